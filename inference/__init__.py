@@ -1,0 +1,20 @@
+"""em-bayes inference: hand-written EM, PyMC runners and their comparison.
+
+The EM core (:mod:`inference.em`) needs only NumPy and SciPy and is imported
+eagerly; the PyMC side is imported on first use, so EM alone starts fast.
+"""
+
+import importlib
+
+# EM
+from .em import BetaDirichletPrior, ConvergenceWarning, EMResult, fit_binomial_mixture
+
+_LAZY = {"Comparison": "compare", "compare_two_coins": "compare"}
+
+__all__ = ["BetaDirichletPrior", "ConvergenceWarning", "EMResult", "fit_binomial_mixture", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,124 @@
+"""Input checks shared by the EM front ends.
+
+Every check raises ``ValueError`` whose message starts with the argument's
+name and says what was wrong, so that the command line can print it as is.
+"""
+
+from collections.abc import Mapping
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_counts",
+    "check_init_mapping",
+    "check_n_components",
+    "check_positive_int",
+    "check_simplex",
+    "check_tolerances",
+    "check_unit_interval",
+]
+
+
+def _as_float_array(values, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+    if np.isnan(array).any():
+        raise ValueError(f"{name}: contains NaN at position {np.flatnonzero(np.isnan(array))[0]}")
+    if np.isinf(array).any():
+        raise ValueError(f"{name}: contains inf at position {np.flatnonzero(np.isinf(array))[0]}")
+    return array
+
+
+def _as_counts(values, name: str) -> np.ndarray:
+    array = _as_float_array(values, name)
+    if array.ndim > 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of counts, got shape {array.shape}")
+    if (array < 0).any():
+        position = np.flatnonzero(array < 0)[0]
+        raise ValueError(f"{name}: counts must be non-negative, got {array.flat[position]:g} at position {position}")
+    if (array != np.round(array)).any():
+        position = np.flatnonzero(array != np.round(array))[0]
+        raise ValueError(f"{name}: counts must be whole numbers, got {array.flat[position]:g} at position {position}")
+    return array.astype(np.int64)
+
+
+def check_counts(heads, flips) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(heads, flips)`` as int64 arrays of shape (n_experiments,).
+
+    ``flips`` may be a scalar, broadcast to every experiment.
+    """
+    heads = _as_counts(heads, "heads")
+    flips = _as_counts(flips, "flips")
+    if heads.ndim == 0:
+        heads = heads.reshape(1)
+    if heads.size == 0:
+        raise ValueError("heads: no experiments given (empty data)")
+    if flips.ndim == 0:
+        flips = np.full_like(heads, flips)
+    if flips.shape != heads.shape:
+        raise ValueError(f"flips: length {flips.size} does not match heads' length {heads.size}")
+    if (flips == 0).any():
+        raise ValueError(f"flips: every experiment needs at least one flip, got 0 at position {np.flatnonzero(flips == 0)[0]}")
+    if (heads > flips).any():
+        position = np.flatnonzero(heads > flips)[0]
+        raise ValueError(
+            f"heads: {heads[position]} heads exceed {flips[position]} flips at position {position}"
+        )
+    return heads, flips
+
+
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int, which must be at least 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def check_n_components(n_components, n_samples: int, sample_name: str) -> int:
+    """``n_components`` as an int in ``[1, n_samples]``."""
+    n_components = check_positive_int(n_components, "n_components")
+    if n_components > n_samples:
+        raise ValueError(
+            f"n_components: {n_components} components need at least as many {sample_name}, got {n_samples}"
+        )
+    return n_components
+
+
+def check_tolerances(tol, max_iter) -> tuple[float, int]:
+    """Validated ``(tol, max_iter)``; ``max_iter=0`` evaluates the start only."""
+    if not isinstance(tol, numbers.Real) or not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
+        raise ValueError(f"max_iter: expected a whole number >= 0, got {max_iter!r}")
+    return float(tol), int(max_iter)
+
+
+def check_unit_interval(values, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a float array of ``shape`` with every entry in [0, 1]."""
+    array = _as_float_array(values, name)
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    if ((array < 0) | (array > 1)).any():
+        raise ValueError(f"{name}: every value must lie in [0, 1], got {array.tolist()}")
+    return array
+
+
+def check_simplex(values, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as positive weights of ``shape`` that sum to 1 (to 1e-8)."""
+    array = _as_float_array(values, name)
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    if (array <= 0).any() or abs(array.sum() - 1) > 1e-8:
+        raise ValueError(f"{name}: expected positive weights summing to 1, got {array.tolist()}")
+    return array
+
+
+def check_init_mapping(init, allowed: tuple[str, ...]) -> Mapping:
+    """``init`` as a mapping whose keys are among ``allowed``."""
+    unknown = set(init) - set(allowed)
+    if unknown:
+        raise ValueError(f"init: unknown parameter(s) {sorted(unknown)}; expected some of {list(allowed)}")
+    return init
