@@ -48,13 +48,24 @@ class EMRun:
     def objective(self) -> float:
         return float(self.objective_trace[-1])
 
-    def permuted(self, order: np.ndarray, component_axes: dict[str, int]) -> "EMRun":
-        """The same run with components relabelled so that new ``j`` is old ``order[j]``."""
+    def permuted(self, order: np.ndarray, component_axes: dict[str, int | None]) -> "EMRun":
+        """The same run with components relabelled so that new ``j`` is old ``order[j]``.
+
+        A parameter whose axis is None (a tied covariance) has no component
+        axis and is left as it is.
+        """
+
+        def take(value, axis):
+            return value if axis is None else np.take(value, order, axis=axis)
+
         return EMRun(
-            params={k: np.take(v, order, axis=component_axes[k]) for k, v in self.params.items()},
+            params={k: take(v, component_axes[k]) for k, v in self.params.items()},
             log_resp=self.log_resp[:, order],
             objective_trace=self.objective_trace,
-            history={k: np.take(v, order, axis=component_axes[k] + 1) for k, v in self.history.items()},
+            history={
+                k: take(v, None if component_axes[k] is None else component_axes[k] + 1)
+                for k, v in self.history.items()
+            },
             n_iter=self.n_iter,
             converged=self.converged,
         )
@@ -105,7 +116,7 @@ def fit_em(
     tol: float,
     max_iter: int,
     order_key: Callable[[Params], np.ndarray],
-    component_axes: dict[str, int],
+    component_axes: dict[str, int | None],
 ) -> tuple[EMRun, tuple[EMRun, ...]]:
     """Run EM from every start; return the best run and all runs, each in canonical order.
 

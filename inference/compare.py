@@ -1,0 +1,197 @@
+"""EM beside PyMC: MLE, MAP, PyMC's MAP and the NUTS posterior, in one table and one DataTree."""
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import tempfile
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from models.two_coins import two_coins_model
+
+from .bayes import assignment_probabilities, find_map, sample_posterior
+from .em import BetaDirichletPrior, EMResult, fit_binomial_mixture
+
+__all__ = ["Comparison", "compare_two_coins"]
+
+CI_PROB = 0.94
+"""Probability of the highest-density intervals in the table."""
+
+R_HAT_LIMIT = 1.01
+"""Chains whose r_hat exceeds this disagree and are flagged."""
+
+EM_TOL = 1e-10
+"""EM's tolerance here: tight enough that estimates are accurate to about 1e-6."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """EM and Bayesian inference on the same data, model and prior.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per scalar parameter (labelled as ArviZ labels them, e.g.
+        ``theta[0]``): ``em_mle``, ``em_map``, ``pymc_map``, the posterior
+        ``mean``, ``sd``, 94% HDI bounds, ``r_hat``, ``ess_bulk``,
+        ``em_map_in_hdi`` and ``r_hat_ok``.
+    assignments : pandas.DataFrame
+        One row per sample: EM's responsibilities at the MAP
+        (``em_map[k]``) beside the posterior probability of the assignment
+        (``posterior[k]``), and their largest absolute difference.
+    tree : xarray.DataTree
+        ``posterior``, ``sample_stats`` and ``observed_data`` from PyMC, plus
+        ``em_mle``, ``em_map``, ``pymc_map`` and ``assignments`` groups; ArviZ
+        reads it as is.
+    em_mle, em_map : EMResult
+        The two EM fits.
+    """
+
+    table: pd.DataFrame
+    assignments: pd.DataFrame
+    tree: xr.DataTree
+    em_mle: EMResult
+    em_map: EMResult
+
+    def to_json_dict(self) -> dict:
+        """Plain, JSON-serialisable results: the two tables and EM's convergence."""
+        return {
+            "parameters": self.table.reset_index(names="parameter").to_dict(orient="records"),
+            "assignments": self.assignments.reset_index().to_dict(orient="records"),
+            "em": {
+                name: {
+                    "objective_name": fit.objective_name,
+                    "objective": fit.objective,
+                    "n_iter": fit.n_iter,
+                    "converged": fit.converged,
+                }
+                for name, fit in (("mle", self.em_mle), ("map", self.em_map))
+            },
+        }
+
+    def to_netcdf(self, path: str | os.PathLike) -> None:
+        """Write ``tree`` to ``path``, atomically: a failed write leaves no file behind."""
+        path = Path(path)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            self.tree.to_netcdf(temporary, engine="h5netcdf")
+            os.replace(temporary, path)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def _labelled(values: xr.DataArray) -> pd.Series:
+    """Flatten a parameter to one value per element, labelled ``name[i, j]`` as ArviZ does."""
+    if not values.dims:
+        return pd.Series({values.name: float(values)})
+    flat = values.stack(element=values.dims)
+    labels = [f"{values.name}[{', '.join(map(str, np.atleast_1d(index)))}]" for index in flat["element"].values]
+    return pd.Series(flat.values, index=labels)
+
+
+def _estimates(dataset: xr.Dataset, names: list[str]) -> pd.Series:
+    return pd.concat([_labelled(dataset[name].rename(name)) for name in names])
+
+
+def _compare(
+    em_mle: EMResult,
+    em_map: EMResult,
+    model,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    random_seed: int | None,
+    progressbar: bool,
+) -> Comparison:
+    """Run PyMC's MAP and NUTS on the marginalized ``model`` and tabulate.
+
+    PyMC's optimizer starts at EM's MLE, not its MAP, so that agreement of the
+    two MAPs is a real check; NUTS starts every chain at EM's MAP.
+    """
+    names = [rv.name for rv in model.free_RVs]
+    pymc_map = find_map(model, {name: np.array(em_mle.params[name]) for name in names})
+    start = {name: np.array(em_map.params[name]) for name in names}
+    tree = sample_posterior(
+        model, initvals=start, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+    )
+
+    em_mle_data, em_map_data = em_mle.to_dataset(), em_map.to_dataset()
+    pymc_map_data = xr.Dataset(
+        {name: (model.named_vars_to_dims[name], value) for name, value in pymc_map.items()},
+        coords={dim: np.asarray(values) for dim, values in model.coords.items()},
+    )
+    summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
+    lower, upper = f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub"
+    table = pd.DataFrame(
+        {
+            "em_mle": _estimates(em_mle_data, names),
+            "em_map": _estimates(em_map_data, names),
+            "pymc_map": _estimates(pymc_map_data, names),
+        }
+    ).join(summary[["mean", "sd", lower, upper, "r_hat", "ess_bulk"]])
+    table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
+    table["r_hat_ok"] = table["r_hat"] <= R_HAT_LIMIT
+
+    posterior_probability = assignment_probabilities(model, tree["posterior"].dataset)
+    sample_dim, component_dim = posterior_probability.dims
+    assignments_data = xr.Dataset(
+        {
+            "posterior_probability": posterior_probability,
+            "em_map_responsibilities": em_map_data["responsibilities"],
+            "em_mle_responsibilities": em_mle_data["responsibilities"],
+        }
+    )
+    assignments = pd.concat(
+        {
+            "em_map": assignments_data["em_map_responsibilities"].to_pandas(),
+            "posterior": posterior_probability.to_pandas(),
+        },
+        axis=1,
+    )
+    assignments.columns = [f"{source}[{component}]" for source, component in assignments.columns]
+    assignments["max_abs_difference"] = np.abs(
+        assignments_data["em_map_responsibilities"] - posterior_probability
+    ).max(component_dim).values
+
+    tree["em_mle"] = xr.DataTree(em_mle_data)
+    tree["em_map"] = xr.DataTree(em_map_data)
+    tree["pymc_map"] = xr.DataTree(pymc_map_data)
+    tree["assignments"] = xr.DataTree(assignments_data)
+    return Comparison(table=table, assignments=assignments, tree=tree, em_mle=em_mle, em_map=em_map)
+
+
+def compare_two_coins(
+    heads,
+    flips,
+    *,
+    n_coins: int = 2,
+    prior: BetaDirichletPrior = BetaDirichletPrior(),
+    fix_weights: bool = False,
+    n_init: int = 10,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = 0,
+    progressbar: bool = True,
+) -> Comparison:
+    """EM (MLE and MAP), PyMC's MAP and NUTS for the two-coin problem with ``n_coins`` coins.
+
+    ``heads`` and ``flips`` have shape (n_experiments,) (``flips`` may be a
+    scalar). ``prior`` is used by EM's MAP, PyMC's MAP and the posterior alike;
+    NUTS starts every chain at EM's MAP. The assignments' posterior comes
+    from the marginalized model.
+    """
+    fit = dict(n_components=n_coins, fix_weights=fix_weights, n_init=n_init, random_state=random_seed, tol=EM_TOL)
+    em_mle = fit_binomial_mixture(heads, flips, **fit)
+    em_map = fit_binomial_mixture(heads, flips, prior=prior, **fit)
+    model = two_coins_model(
+        heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True
+    )
+    return _compare(
+        em_mle, em_map, model, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+    )
