@@ -1,0 +1,67 @@
+"""Reading data files with a real parser, and checking output paths before long runs."""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["check_output_path", "read_coin_csv"]
+
+
+def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """The file's rows under its header, as strings; every row must have the header's length."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--data: no such file: {path}")
+    if path.is_dir():
+        raise ValueError(f"--data: {path} is a directory, not a CSV file")
+    try:
+        with path.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle, skipinitialspace=True, strict=True) if row]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise ValueError(f"--data: {path} does not parse as CSV ({error})") from None
+    if not rows:
+        raise ValueError(f"--data: {path} is empty")
+    header, *body = rows
+    if not body:
+        raise ValueError(f"--data: {path} has a header but no rows (empty data)")
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"--data: {path} line {line} has {len(row)} fields, the header has {len(header)}")
+    return pd.DataFrame(body, columns=[name.strip() for name in header])
+
+
+def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Heads and flips, each of shape (n_experiments,), from a CSV with columns ``heads`` and ``flips``.
+
+    Values are checked later by the fit (counts, heads <= flips); here only the
+    file's structure: it parses, has both columns, and holds numbers.
+    """
+    table = _read_csv(path)
+    missing = {"heads", "flips"} - set(table.columns)
+    if missing:
+        raise ValueError(f"--data: {path} lacks column(s) {sorted(missing)}; found {list(table.columns)}")
+    columns = []
+    for name in ("heads", "flips"):
+        values = pd.to_numeric(table[name].replace("", np.nan), errors="coerce")
+        bad = values.isna() & (table[name] != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"--data: column {name!r} row {row + 1} is not a number: {table[name].iloc[row]!r}")
+        columns.append(values.to_numpy(dtype=float))
+    return columns[0], columns[1]
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path whose folder exists and is writable, checked before any work is done."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--output: folder {folder} is not writable")
+    if path.is_dir():
+        raise ValueError(f"--output: {path} is a directory")
+    return path
