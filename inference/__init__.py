@@ -7,11 +7,28 @@ eagerly; the PyMC side is imported on first use, so EM alone starts fast.
 import importlib
 
 # EM
-from .em import BetaDirichletPrior, ConvergenceWarning, EMResult, fit_binomial_mixture
+from .em import (
+    BetaDirichletPrior,
+    ConvergenceWarning,
+    EMResult,
+    GaussianMixturePrior,
+    GaussianMixtureResult,
+    fit_binomial_mixture,
+    fit_gaussian_mixture,
+)
 
 _LAZY = {"Comparison": "compare", "compare_two_coins": "compare"}
 
-__all__ = ["BetaDirichletPrior", "ConvergenceWarning", "EMResult", "fit_binomial_mixture", *_LAZY]
+__all__ = [
+    "BetaDirichletPrior",
+    "ConvergenceWarning",
+    "EMResult",
+    "GaussianMixturePrior",
+    "GaussianMixtureResult",
+    "fit_binomial_mixture",
+    "fit_gaussian_mixture",
+    *_LAZY,
+]
 
 
 def __getattr__(name):

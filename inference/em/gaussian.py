@@ -408,9 +408,8 @@ class GaussianMixtureResult(EMResult):
 
     def score_samples(self, x) -> np.ndarray:
         """Log-likelihood of every row of ``x`` (n_samples, n_features), shape (n_samples,)."""
-        params = self.params
-        joint = log_joint(self._checked(x), params["weights"], params["means"], params["covariances"], self.covariance_type)
-        return special.logsumexp(joint, axis=1)
+        weights, means, covariances = self.params["weights"], self.params["means"], self.params["covariances"]
+        return special.logsumexp(log_joint(self._checked(x), weights, means, covariances, self.covariance_type), axis=1)
 
     def predict_proba(self, x) -> np.ndarray:
         """Responsibilities of ``x`` (n_samples, n_features), shape (n_samples, n_components)."""
@@ -473,13 +472,14 @@ def _check_no_constant_column(x: np.ndarray) -> None:
 
 
 def _check_covariance_type(covariance_type) -> str:
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type: expected one of {', '.join(map(repr, COVARIANCE_TYPES))}, got {covariance_type!r}")
+    if not isinstance(covariance_type, str) or covariance_type not in COVARIANCE_TYPES:
+        expected = ", ".join(map(repr, COVARIANCE_TYPES))
+        raise ValueError(f"covariance_type: expected one of {expected}, got {covariance_type!r}")
     return covariance_type
 
 
 def _check_reg_covar(reg_covar) -> float:
-    if isinstance(reg_covar, bool) or not isinstance(reg_covar, numbers.Real) or not np.isfinite(reg_covar) or reg_covar < 0:
+    if isinstance(reg_covar, bool) or not isinstance(reg_covar, numbers.Real) or not 0 <= reg_covar < np.inf:
         raise ValueError(f"reg_covar: expected a finite number >= 0, got {reg_covar!r}")
     return float(reg_covar)
 
@@ -503,7 +503,9 @@ def _check_init(init: Mapping, x: np.ndarray, n_components: int, covariance_type
     shape = _covariance_shape(covariance_type, n_components, n_features)
     covariances = _as_float_array(init["covariances"], "init['covariances']")
     if covariances.shape != shape:
-        raise ValueError(f"init['covariances']: expected shape {shape} for {covariance_type!r}, got {covariances.shape}")
+        raise ValueError(
+            f"init['covariances']: expected shape {shape} for {covariance_type!r}, got {covariances.shape}"
+        )
     if covariance_type in ("full", "tied") and not np.allclose(covariances, np.swapaxes(covariances, -1, -2)):
         raise ValueError("init['covariances']: expected symmetric matrices")
     _CHECK_COVARIANCES[covariance_type](covariances, "init['covariances']")
@@ -518,7 +520,7 @@ def _random_starts(
     bound_m_step,
     rng: np.random.Generator,
 ) -> list[dict[str, np.ndarray]]:
-    """``n_init`` starts: K distinct rows of ``x`` (n_samples, n_features) as centres, every row to its nearest, one M-step.
+    """``n_init`` starts: K distinct rows of ``x`` (n_samples, n_features) as centres, rows to the nearest, one M-step.
 
     "kmeans++" picks the centres by k-means++ seeding (SciPy's ``kmeans2``
     labels every row by its nearest seed before its first update), anything
@@ -530,7 +532,7 @@ def _random_starts(
     starts = []
     for _ in range(n_init):
         if init == "kmeans++":
-            _, labels = vq.kmeans2(x, n_components, iter=1, minit="++", rng=rng)
+            _, labels = vq.kmeans2(x, n_components, iter=1, minit="++", seed=rng)
         else:
             centres = distinct[rng.choice(distinct.shape[0], size=n_components, replace=False)]
             labels, _ = vq.vq(x, centres)
@@ -624,7 +626,7 @@ def fit_gaussian_mixture(
     bound_m_step = partial(m_step, x=x, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
     if isinstance(init, Mapping):
         starts = [_check_init(init, x, n_components, covariance_type)]
-    elif init in ("kmeans++", "random_from_data"):
+    elif isinstance(init, str) and init in ("kmeans++", "random_from_data"):
         starts = _random_starts(init, x, n_components, n_init, bound_m_step, rng)
     else:
         raise ValueError(f"init: expected 'kmeans++', 'random_from_data' or a mapping of parameters, got {init!r}")

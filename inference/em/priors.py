@@ -78,7 +78,9 @@ class GaussianMixturePrior:
             )
 
     def resolve(self, x: np.ndarray, n_components: int) -> "ResolvedGaussianPrior":
-        """The prior with every default filled in from ``x`` (n_samples, n_features)."""
+        """The prior with every default filled in from ``x`` (n_samples, n_features) or (n_samples,)."""
+        x = np.asarray(x, dtype=float)
+        x = x.reshape(x.shape[0], -1)
         n_samples, n_features = x.shape
         mean = x.mean(axis=0) if self.mean is None else np.asarray(self.mean, dtype=float)
         dof = n_features + 2.0 if self.dof is None else float(self.dof)
@@ -93,7 +95,9 @@ class GaussianMixturePrior:
         if not np.isfinite(dof) or dof <= n_features - 1:
             raise ValueError(f"prior: dof must be a finite number > d - 1 = {n_features - 1}, got {dof!r}")
         if scale.shape != (n_features, n_features) or not np.isfinite(scale).all():
-            raise ValueError(f"prior: scale must be finite with shape ({n_features}, {n_features}), got {scale.tolist()}")
+            raise ValueError(
+                f"prior: scale must be finite with shape ({n_features}, {n_features}), got {scale.tolist()}"
+            )
         if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale)[0] <= 0:
             raise ValueError(f"prior: scale must be symmetric positive definite, got {scale.tolist()}")
         return ResolvedGaussianPrior(

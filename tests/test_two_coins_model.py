@@ -1,0 +1,91 @@
+"""The two-coin PyMC model: its structure, its density against EM's, and its MAP against EM's."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import special
+
+from inference import BetaDirichletPrior, fit_binomial_mixture
+from inference.bayes import find_map
+from inference.em import binomial
+from models.datasets import SEED_COINS, simulate_coins
+from models.two_coins import two_coins_model
+
+from .pymc_helpers import logp_at
+
+pytestmark = pytest.mark.slow
+
+POINT = {"theta": np.array([0.3, 0.7]), "weights": np.array([0.4, 0.6])}
+
+
+@pytest.fixture(scope="module")
+def latent():
+    return two_coins_model(SEED_COINS.heads, SEED_COINS.flips)
+
+
+@pytest.fixture(scope="module")
+def marginal():
+    return two_coins_model(SEED_COINS.heads, SEED_COINS.flips, marginalized=True)
+
+
+def test_latent_model_has_an_assignment_per_experiment(latent):
+    assert [rv.name for rv in latent.free_RVs] == ["theta", "weights", "assignment"]
+    assert latent.named_vars_to_dims["assignment"] == ("experiment",)
+    assert latent.named_vars_to_dims["theta"] == ("coin",)
+    assert list(latent.coords["experiment"]) == list(range(5))
+
+
+def test_marginalized_model_has_no_discrete_variable(marginal):
+    assert [rv.name for rv in marginal.free_RVs] == ["theta", "weights"]
+
+
+def test_fixed_weights_leave_only_theta():
+    model = two_coins_model(SEED_COINS.heads, 10, fix_weights=True, marginalized=True)
+    assert [rv.name for rv in model.free_RVs] == ["theta"]
+
+
+def test_marginalized_model_sums_the_latent_one_over_assignments(latent, marginal):
+    # Exact identity: p(theta, w, heads) = sum over all 2^5 assignments of p(theta, w, z, heads).
+    joint = [
+        logp_at(latent, {**POINT, "assignment": np.array(z)})
+        for z in itertools.product(range(2), repeat=SEED_COINS.heads.size)
+    ]
+    assert special.logsumexp(joint) == pytest.approx(logp_at(marginal, POINT), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_em_log_likelihood_equals_the_model_likelihood(marginal, seed):
+    rng = np.random.default_rng(seed)
+    point = {"theta": np.sort(rng.uniform(0.01, 0.99, 2)), "weights": rng.dirichlet([1, 1])}
+    _, em_log_likelihood = binomial.e_step(
+        point, heads=SEED_COINS.heads, flips=SEED_COINS.flips, counts=np.ones(5), prior=None, fix_weights=False
+    )
+    # Both are sums of five logsumexp terms: agreement to rounding.
+    assert em_log_likelihood == pytest.approx(logp_at(marginal, point, vars=[marginal["heads"]]), rel=1e-12)
+
+
+@pytest.mark.parametrize("fix_weights", [True, False])
+def test_em_map_equals_pymc_map_on_the_seed(fix_weights):
+    prior = BetaDirichletPrior(2, 2)
+    em = fit_binomial_mixture(SEED_COINS.heads, 10, prior=prior, fix_weights=fix_weights, n_init=5, random_state=0, tol=1e-12)
+    model = two_coins_model(SEED_COINS.heads, 10, prior=prior, fix_weights=fix_weights, marginalized=True)
+    # PyMC starts from a neutral point, not from EM's answer.
+    start = {"theta": np.array([0.3, 0.7])} | ({} if fix_weights else {"weights": np.array([0.5, 0.5])})
+    pymc = find_map(model, start)
+    np.testing.assert_allclose(pymc["theta"], em.params["theta"], atol=1e-4)
+    if fix_weights:
+        # The value measured with PyMC alone for this prior and data.
+        np.testing.assert_allclose(em.params["theta"], [0.5199, 0.7632], atol=1e-4)
+    else:
+        np.testing.assert_allclose(pymc["weights"], em.params["weights"], atol=1e-4)
+
+
+def test_em_map_equals_pymc_map_on_simulated_data():
+    data = simulate_coins(300, 20, [0.35, 0.7], [0.3, 0.7], random_state=11)
+    prior = BetaDirichletPrior(2, 3, 2)
+    em = fit_binomial_mixture(data.heads, data.flips, prior=prior, n_init=5, random_state=0, tol=1e-12)
+    model = two_coins_model(data.heads, data.flips, prior=prior, marginalized=True)
+    pymc = find_map(model, {"theta": np.array([0.2, 0.8]), "weights": np.array([0.5, 0.5])})
+    np.testing.assert_allclose(pymc["theta"], em.params["theta"], atol=1e-4)
+    np.testing.assert_allclose(pymc["weights"], em.params["weights"], atol=1e-4)
