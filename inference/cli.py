@@ -139,12 +139,12 @@ def _fit_two_coins(args) -> None:
 
 
 def _compare_two_coins(args) -> None:
-    from .compare import compare_two_coins
-
     heads, flips = _coin_data(args)
     output = None if args.output is None else check_output_path(args.output)
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (A,B[,ALPHA]), not none")
+    from .compare import compare_two_coins
+
     comparison = compare_two_coins(
         heads,
         flips,

@@ -9,6 +9,7 @@ from models.transforms import OrderedFirstCoordinate, inverse_wishart
 
 __all__ = ["gaussian_mixture_model"]
 
+
 def gaussian_mixture_model(
     x,
     n_components: int,
@@ -44,10 +45,14 @@ def gaussian_mixture_model(
         ``pymc_extras.marginal.recover``.
 
     Variables (dims): ``weights`` (component); ``means`` (component, dim),
-    ordered increasingly by ``means[:, 0]``, which removes label switching;
+    ordered increasingly by ``means[:, 0]`` (the ``OrderedFirstCoordinate``
+    transform), which removes label switching;
     ``covariances``: full (component, dim, dim2), tied (dim, dim2), diag
     (component, dim), spherical (component); ``assignment`` (obs) unless
     marginalized; observed ``x`` (obs, dim). Coordinates are ``arange``.
+    Full and tied covariances are ``models.transforms.inverse_wishart``
+    variables: the value is the covariance matrix, sampled through a packed
+    Cholesky factor with log diagonal.
 
     The default initial point puts every mean at m, which is not ordered:
     pass a start with ``means[:, 0]`` strictly increasing, e.g. EM's estimate,
@@ -70,8 +75,10 @@ def gaussian_mixture_model(
     if x.ndim == 1:
         x = x[:, None]
     n, d = x.shape
-    kappa = float(prior.shrinkage)
-    nu = float(prior.dof)
+    # NumPy float64 scalars: PyTensor turns a Python float that fits float32
+    # exactly (such as 2.0 or 1.5) into a float32 constant.
+    kappa = np.float64(prior.shrinkage)
+    nu = np.float64(prior.dof)
     prior_mean = np.asarray(prior.mean, dtype=float).reshape(d)
     prior_scale = np.asarray(prior.scale, dtype=float).reshape(d, d)
     coords = {
@@ -81,7 +88,8 @@ def gaussian_mixture_model(
         "dim2": np.arange(d),
     }
     with pm.Model(coords=coords) as model:
-        weights = pm.Dirichlet("weights", a=np.full(n_components, float(prior.alpha)), dims="component")
+        alpha = np.full(n_components, prior.alpha, dtype=float)
+        weights = pm.Dirichlet("weights", a=alpha, dims="component")
         means_kwargs = {"dims": ("component", "dim"), "transform": OrderedFirstCoordinate()}
         dims = covariance_dims[covariance_type]
         if covariance_type in ("full", "tied"):

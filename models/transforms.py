@@ -15,7 +15,12 @@ from pymc.logprob.transforms import Transform
 from pytensor.tensor.linalg import solve_triangular
 from scipy import stats
 
-__all__ = ["OrderedFirstCoordinate", "inverse_wishart", "inverse_wishart_logp"]
+__all__ = [
+    "CholeskyCovariance",
+    "OrderedFirstCoordinate",
+    "inverse_wishart",
+    "inverse_wishart_logp",
+]
 
 
 class OrderedFirstCoordinate(Transform):
@@ -27,7 +32,7 @@ class OrderedFirstCoordinate(Transform):
     (PyMC sums the variable's logp over the trailing axes to match).
     """
 
-    name = "ordered_first_coordinate"
+    name = "ordered-first"
     ndim_supp = 2
 
     def backward(self, value, *inputs):
@@ -42,6 +47,20 @@ class OrderedFirstCoordinate(Transform):
 
     def log_jac_det(self, value, *inputs):
         return pt.sum(value[..., 1:, 0], axis=-1)
+
+
+class CholeskyCovariance(CholeskyCovTransform):
+    """PyMC's ``CholeskyCovTransform`` with its log-Jacobian constant in float64.
+
+    SPD (..., n, n) <-> packed lower Cholesky factor (..., n (n + 1) / 2) with
+    log diagonal; ``log|J| = n log 2 + sum_k (n - k + 2) log L_kk``. PyMC
+    writes ``pt.log(2.0)``, which PyTensor evaluates in float32 (5.7e-9 off at
+    n = 3); the constant is irrelevant to NUTS and MAP, but this one is exact.
+    """
+
+    def log_jac_det(self, value, *inputs):
+        coefficients = pt.arange(self.n + 1, 1, -1).astype(value.dtype)
+        return self.n * np.log(2.0) + pt.sum(coefficients * value[..., self.diag_idxs], axis=-1)
 
 
 def inverse_wishart_logp(value, nu, scale):
@@ -62,7 +81,7 @@ def inverse_wishart_logp(value, nu, scale):
     trace = pt.sum(whitened**2, axis=(-2, -1))
     return (
         nu * log_det_scale
-        - nu * d * pt.log(2.0)
+        - nu * d * np.log(2.0)
         - 2 * multigammaln(nu / 2.0, d)
         - (nu + d + 1) * log_det_value
         - trace
@@ -91,27 +110,28 @@ def inverse_wishart(name, nu, scale, **kwargs):
     name : str
         Variable name.
     nu : float
-        Degrees of freedom, > d - 1 (a scalar; may be non-integer).
+        Degrees of freedom, > d - 1 (a scalar; may be non-integer; kept in
+        float64, since PyTensor would make a Python float such as 4.0 float32).
     scale : array of shape (d, d)
         SPD scale matrix (not batched; batch through ``dims``/``shape``).
     **kwargs
         Passed to ``pm.CustomDist`` (``dims``, ``shape``, ...).
 
-    The value has shape (..., d, d). Its unconstraining transform is PyMC's
-    ``CholeskyCovTransform`` (packed lower Cholesky factor with log diagonal,
-    exact log-Jacobian); the default initial value is the mode
+    The value has shape (..., d, d). Its unconstraining transform is
+    ``CholeskyCovariance`` (PyMC's packed lower Cholesky factor with log
+    diagonal, exact log-Jacobian); the default initial value is the mode
     ``scale / (nu + d + 1)``; prior draws come from ``scipy.stats.invwishart``.
     """
     scale = np.asarray(scale, dtype=float)
     d = scale.shape[-1]
     return CustomDist(
         name,
-        float(nu),
+        np.float64(nu),
         scale,
         logp=inverse_wishart_logp,
         random=_inverse_wishart_random,
         support_point=_inverse_wishart_mode,
         signature="(),(d,d)->(d,d)",
-        transform=CholeskyCovTransform(n=d),
+        transform=CholeskyCovariance(n=d),
         **kwargs,
     )

@@ -1,0 +1,132 @@
+"""The em-bayes command: output on the seed data, and one clear line for every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inference.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def run_error(capsys, *argv):
+    """Run a command that must fail on its input; return its one-line message."""
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("em-bayes: error: "), err
+    return lines[0]
+
+
+def test_fit_two_coins_prints_the_seed_fixed_point(capsys):
+    status, out, _ = run(capsys, "fit", "two-coins")
+    assert status == 0
+    assert "0.5195" in out and "0.7967" in out and "(converged)" in out
+
+
+def test_fit_two_coins_json(capsys):
+    status, out, _ = run(capsys, "fit", "two-coins", "--prior", "2,2", "--json")
+    result = json.loads(out)
+    assert status == 0 and result["converged"]
+    assert result["params"]["theta"] == pytest.approx([0.51986, 0.76324], abs=1e-4)
+
+
+def test_fit_reads_a_csv(capsys, tmp_path):
+    path = tmp_path / "coins.csv"
+    path.write_text("heads,flips\n5,10\n9,10\n8,10\n4,10\n7,10\n")
+    status, out, _ = run(capsys, "fit", "two-coins", "--data", str(path), "--json")
+    assert status == 0
+    assert json.loads(out)["params"]["theta"] == pytest.approx([0.519583, 0.796789], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--heads", "5,11"], "heads: 11 heads exceed 10 flips"),
+        (["--heads", "5,-1"], "heads: counts must be non-negative"),
+        (["--heads", "5,2.5"], "heads: counts must be whole numbers"),
+        (["--heads", "5,nan"], "heads: contains NaN"),
+        (["--heads", "5,6", "--flips", "10,10,10"], "flips: length 3 does not match"),
+        (["--heads", "5,6", "--flips", "0"], "flips: every experiment needs at least one flip"),
+        (["--heads", "5", "--coins", "2"], "n_components: 2 components need at least as many experiments"),
+    ],
+)
+def test_bad_values_get_one_line(capsys, argv, message):
+    assert message in run_error(capsys, "fit", "two-coins", *argv)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("heads,flips\n5,10\n9\n", "line 3 has 1 fields, the header has 2"),
+        ("heads,flips\n5,10,1\n", "line 2 has 3 fields, the header has 2"),
+        ("heads,flips\n", "has a header but no rows"),
+        ("", "is empty"),
+        ("heads,flops\n5,10\n", "lacks column(s) ['flips']"),
+        ("heads,flips\nfive,10\n", "column 'heads' row 1 is not a number"),
+        ('heads,flips\n"5,10\n', "does not parse as CSV"),
+        ("heads,flips\n5,\n", "flips: contains NaN"),
+    ],
+)
+def test_bad_files_get_one_line(capsys, tmp_path, content, message):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    assert message in run_error(capsys, "fit", "two-coins", "--data", str(path))
+
+
+def test_missing_file_and_directory(capsys, tmp_path):
+    assert "no such file" in run_error(capsys, "fit", "two-coins", "--data", str(tmp_path / "nope.csv"))
+    assert "is a directory" in run_error(capsys, "fit", "two-coins", "--data", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit", "two-coins", "--coins", "0"],
+        ["fit", "two-coins", "--prior", "0,1"],
+        ["fit", "two-coins", "--prior", "2"],
+        ["fit", "two-coins", "--heads", "5,x"],
+        ["fit", "two-coins", "--unknown"],
+        ["fit", "three-coins"],
+    ],
+)
+def test_malformed_arguments_exit_2_with_usage(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_output_folder_is_checked_before_any_sampling(capsys, tmp_path):
+    message = run_error(capsys, "compare", "two-coins", "--output", str(tmp_path / "missing" / "out.nc"))
+    assert "--output: folder" in message and "does not exist" in message
+
+
+@pytest.mark.slow
+def test_compare_two_coins_writes_table_and_file(capsys, tmp_path):
+    path = tmp_path / "seed.nc"
+    status, out, _ = run(
+        capsys, "compare", "two-coins", "--draws", "200", "--tune", "200", "--chains", "2", "--output", str(path)
+    )
+    assert status == 0
+    assert "em_mle" in out and "0.519583" in out and "0.796789" in out
+    assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["seed.nc"]
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "em-bayes"
+    result = subprocess.run(
+        [script, "fit", "two-coins", "--json"], capture_output=True, text=True, env=os.environ, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["converged"]

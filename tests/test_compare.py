@@ -1,0 +1,92 @@
+"""The EM-against-Bayes comparison for the two-coin problem, on data with known truth."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from inference import BetaDirichletPrior
+from inference.compare import compare_two_coins
+from models.datasets import simulate_coins
+
+pytestmark = pytest.mark.slow
+
+TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    # Few draws keep the test fast; 2 chains x 300 draws still give ESS in the
+    # hundreds for this well-identified posterior.
+    return compare_two_coins(
+        TRUTH.heads,
+        TRUTH.flips,
+        prior=BetaDirichletPrior(2, 2, 1),
+        draws=300,
+        tune=300,
+        chains=2,
+        random_seed=3,
+        progressbar=False,
+    )
+
+
+def test_table_has_every_parameter_and_column(comparison):
+    assert list(comparison.table.index) == ["theta[0]", "theta[1]", "weights[0]", "weights[1]"]
+    for column in ["em_mle", "em_map", "pymc_map", "mean", "sd", "hdi94_lb", "hdi94_ub", "r_hat", "ess_bulk"]:
+        assert np.isfinite(comparison.table[column].to_numpy(dtype=float)).all(), column
+
+
+def test_em_map_equals_pymc_map(comparison):
+    # PyMC's optimizer starts at EM's MLE, a different point, and reaches the same mode.
+    np.testing.assert_allclose(comparison.table["pymc_map"], comparison.table["em_map"], atol=1e-4)
+
+
+def test_posterior_covers_the_truth_and_map_is_close(comparison):
+    truth = np.concatenate([TRUTH.theta, TRUTH.weights])
+    table = comparison.table
+    assert ((table["hdi94_lb"] <= truth) & (truth <= table["hdi94_ub"])).all()
+    # 300 experiments of 20 flips: posterior sd is about 0.005 for theta and
+    # 0.03 for the weights; the MAP lies within 4 sd of the truth.
+    assert (np.abs(table["em_map"] - truth) <= 4 * table["sd"]).all()
+    assert table["em_map_in_hdi"].all()
+    assert table["r_hat_ok"].all()
+
+
+def test_responsibilities_agree_with_posterior_assignment_probabilities(comparison):
+    # With well-separated coins the parameters' posterior is narrow, so the
+    # posterior probability of each assignment is close to EM's responsibility
+    # at the MAP; 0.05 allows for the remaining parameter uncertainty.
+    assert comparison.assignments["max_abs_difference"].max() < 0.05
+    probability = comparison.tree["assignments"]["posterior_probability"]
+    np.testing.assert_allclose(probability.sum("coin"), 1, rtol=1e-10)
+
+
+def test_tree_holds_every_group(comparison):
+    groups = set(comparison.tree.children)
+    assert {"posterior", "sample_stats", "observed_data", "em_mle", "em_map", "pymc_map", "assignments"} <= groups
+    assert comparison.tree["em_map"]["theta"].dims == comparison.tree["posterior"]["theta"].dims[2:]
+
+
+def test_netcdf_round_trip(comparison, tmp_path):
+    path = tmp_path / "comparison.nc"
+    comparison.to_netcdf(path)
+    with xr.open_datatree(path, engine="h5netcdf") as saved:
+        np.testing.assert_allclose(saved["em_map"]["theta"], comparison.em_map.params["theta"])
+    assert [p.name for p in tmp_path.iterdir()] == ["comparison.nc"]
+
+
+def test_failed_write_leaves_no_file(comparison, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(comparison.tree), "to_netcdf", fail)
+    with pytest.raises(OSError, match="disk full"):
+        comparison.to_netcdf(tmp_path / "comparison.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_dict_is_plain(comparison):
+    import json
+
+    decoded = json.loads(json.dumps(comparison.to_json_dict()))
+    assert decoded["parameters"][0]["parameter"] == "theta[0]"
+    assert decoded["em"]["map"]["converged"] is True
