@@ -11,6 +11,17 @@ from .priors import BetaDirichletPrior, GaussianMixturePrior, ResolvedGaussianPr
 from .binomial import fit_binomial_mixture
 from .gaussian import GaussianMixtureResult, fit_gaussian_mixture
 
+# Standard errors
+from .information import (
+    bootstrap_standard_errors_binomial,
+    bootstrap_standard_errors_gaussian,
+    observed_information_binomial,
+    observed_information_gaussian,
+    standard_errors_binomial,
+    standard_errors_gaussian,
+    wald_interval,
+)
+
 __all__ = [
     "BetaDirichletPrior",
     "ConvergenceWarning",
@@ -19,8 +30,15 @@ __all__ = [
     "GaussianMixtureResult",
     "ResolvedGaussianPrior",
     "Restart",
+    "bootstrap_standard_errors_binomial",
+    "bootstrap_standard_errors_gaussian",
     "fit_binomial_mixture",
     "fit_gaussian_mixture",
     "fit_em",
+    "observed_information_binomial",
+    "observed_information_gaussian",
     "run_em",
+    "standard_errors_binomial",
+    "standard_errors_gaussian",
+    "wald_interval",
 ]
