@@ -17,7 +17,7 @@ from .em import (
     fit_gaussian_mixture,
 )
 
-_LAZY = {"Comparison": "compare", "compare_two_coins": "compare"}
+_LAZY = {"Comparison": "compare", "compare_gaussian_mixture": "compare", "compare_two_coins": "compare"}
 
 __all__ = [
     "BetaDirichletPrior",

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from models.gaussian_mixture import gaussian_mixture_model
 from models.two_coins import two_coins_model
 
 from .bayes import assignment_probabilities, find_map, sample_posterior
-from .em import BetaDirichletPrior, EMResult, fit_binomial_mixture
+from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 
-__all__ = ["Comparison", "compare_two_coins"]
+__all__ = ["Comparison", "compare_gaussian_mixture", "compare_two_coins"]
 
 CI_PROB = 0.94
 """Probability of the highest-density intervals in the table."""
@@ -191,6 +192,41 @@ def compare_two_coins(
     em_map = fit_binomial_mixture(heads, flips, prior=prior, **fit)
     model = two_coins_model(
         heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True
+    )
+    return _compare(
+        em_mle, em_map, model, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+    )
+
+
+def compare_gaussian_mixture(
+    x,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    prior: GaussianMixturePrior = GaussianMixturePrior(),
+    n_init: int = 10,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = 0,
+    progressbar: bool = True,
+) -> Comparison:
+    """EM (MLE and MAP), PyMC's MAP and NUTS for a Gaussian mixture.
+
+    ``x`` has shape (n_samples, n_features), or (n_samples,) for one feature.
+    The prior, resolved against ``x``, is used by EM's MAP, PyMC's MAP and the
+    posterior alike. EM's MAP runs without ``reg_covar``: the prior keeps every
+    covariance positive definite, and the MAP is then exactly PyMC's.
+    """
+    fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL)
+    em_mle = fit_gaussian_mixture(x, n_components, **fit)
+    em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)
+    model = gaussian_mixture_model(
+        x,
+        n_components,
+        covariance_type=covariance_type,
+        prior=prior.resolve(x, n_components),
+        marginalized=True,
     )
     return _compare(
         em_mle, em_map, model, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
