@@ -12,10 +12,11 @@ import sys
 import numpy as np
 import pandas as pd
 
-from models.datasets import SEED_COINS
+from models.datasets import SEED_COINS, default_gaussian_data
 
-from .em import BetaDirichletPrior, EMResult, fit_binomial_mixture
-from .io import check_output_path, read_coin_csv
+from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
+from .em.gaussian import COVARIANCE_TYPES
+from .io import check_output_path, read_coin_csv, read_numeric_csv
 
 __all__ = ["main"]
 
@@ -49,6 +50,70 @@ def _positive(text: str) -> int:
     return value
 
 
+def _components(text: str) -> range:
+    """``3`` or a range ``1-6`` of component counts."""
+    low, _, high = text.partition("-")
+    try:
+        counts = range(int(low), int(high or low) + 1)
+    except ValueError:
+        counts = range(0)
+    if not counts or counts.start < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 or a range like 1-6, got {text!r}")
+    return counts
+
+
+def _gaussian_prior(text: str) -> GaussianMixturePrior | None:
+    choices = {"none": None, "default": GaussianMixturePrior()}
+    if text.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"expected none or default, got {text!r}")
+    return choices[text.lower()]
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
+    parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
+    parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+    parser.add_argument("--output", metavar="FILE.nc", help="save the DataTree as netCDF")
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-init", type=_positive, default=10, help="EM starts; the best is kept (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+
+
+def _gaussian_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument(
+        "--data", metavar="FILE.csv", help="CSV of numeric columns, one row per observation (default: embedded 1-D data)"
+    )
+    parser.add_argument("--columns", type=lambda text: text.split(","), help="comma-separated columns to use")
+    parser.add_argument(
+        "--components",
+        type=_components if not sampling else _positive,
+        default=range(3, 4) if not sampling else 3,
+        help="number of components K (default 3)" + ("" if sampling else "; a range like 1-6 fits each and compares BIC"),
+    )
+    parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance structure (default full)")
+    parser.add_argument(
+        "--prior",
+        type=_gaussian_prior,
+        default=GaussianMixturePrior() if sampling else None,
+        help="none (the MLE) or default (mclust-style conjugate prior, the MAP) "
+        f"(default {'default' if sampling else 'none'})",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("error", "em"),
+        default="error",
+        help="what an empty cell means: an error, or a value missing at random that EM fills in (default error)",
+    )
+    _add_common_options(parser)
+    if sampling:
+        _add_sampling_options(parser)
+    return parser
+
+
 def _coin_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> argparse.ArgumentParser:
     default_prior = BetaDirichletPrior() if sampling else None
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -69,14 +134,9 @@ def _coin_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> ar
         action="store_true",
         help="estimate how often each coin is used (default: coins equally likely, as in the classic example)",
     )
-    parser.add_argument("--n-init", type=_positive, default=10, help="EM starts; the best is kept (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    _add_common_options(parser)
     if sampling:
-        parser.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
-        parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
-        parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
-        parser.add_argument("--output", metavar="FILE.nc", help="save the DataTree as netCDF")
+        _add_sampling_options(parser)
     return parser
 
 
@@ -91,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _coin_parser(fit, "two-coins", "EM for the two-coin problem (a binomial mixture)", sampling=False)
     _coin_parser(compare, "two-coins", "EM, PyMC's MAP and NUTS for the two-coin problem", sampling=True)
+    _gaussian_parser(fit, "gmm", "EM for a Gaussian mixture", sampling=False)
+    _gaussian_parser(compare, "gmm", "EM, PyMC's MAP and NUTS for a Gaussian mixture", sampling=True)
     return parser
 
 
@@ -138,6 +200,27 @@ def _fit_two_coins(args) -> None:
     print(f"{fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
 
 
+def _report(comparison, args, output) -> None:
+    """Save and print a comparison as the options ask."""
+    if output is not None:
+        comparison.to_netcdf(output)
+    if args.json:
+        print(json.dumps(comparison.to_json_dict(), indent=2))
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
+        print("\nParameters: EM (MLE, MAP), PyMC's MAP and the posterior (94% HDI)")
+        print(comparison.table.to_string())
+        print("\nAssignments: EM's responsibilities at the MAP beside the posterior probability")
+        print(comparison.assignments.to_string(max_rows=20))
+    for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
+        status = "converged" if fit.converged else "did NOT converge"
+        print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
+    if not comparison.table["r_hat_ok"].all():
+        print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
+    if output is not None:
+        print(f"Saved the DataTree to {output}")
+
+
 def _compare_two_coins(args) -> None:
     heads, flips = _coin_data(args)
     output = None if args.output is None else check_output_path(args.output)
@@ -158,26 +241,90 @@ def _compare_two_coins(args) -> None:
         random_seed=args.seed,
         progressbar=not args.json,
     )
-    if output is not None:
-        comparison.to_netcdf(output)
+    _report(comparison, args, output)
+
+
+def _gaussian_data(args) -> tuple[np.ndarray, list[str]]:
+    if args.data is None:
+        if args.columns is not None:
+            raise ValueError("--columns: only with --data")
+        return default_gaussian_data().x, ["x"]
+    return read_numeric_csv(args.data, args.columns)
+
+
+def _gaussian_fit(x: np.ndarray, n_components: int, args) -> EMResult:
+    return fit_gaussian_mixture(
+        x,
+        n_components,
+        covariance_type=args.covariance,
+        prior=args.prior,
+        n_init=args.n_init,
+        random_state=args.seed,
+        missing=args.missing,
+    )
+
+
+def _fit_gmm(args) -> None:
+    x, columns = _gaussian_data(args)
+    fits = {k: _gaussian_fit(x, k, args) for k in args.components}
+    table = pd.DataFrame(
+        {
+            "log_likelihood": [fit.score_samples(x).sum() if args.missing == "error" else np.nan for fit in fits.values()],
+            fits[args.components[0]].objective_name: [fit.objective for fit in fits.values()],
+            "bic": [fit.bic(x) if args.missing == "error" else np.nan for fit in fits.values()],
+            "n_iter": [fit.n_iter for fit in fits.values()],
+            "converged": [fit.converged for fit in fits.values()],
+        },
+        index=pd.Index(list(fits), name="components"),
+    )
+    best = int(table["bic"].idxmin()) if table["bic"].notna().any() else args.components[-1]
     if args.json:
-        print(json.dumps(comparison.to_json_dict(), indent=2))
+        print(json.dumps({"fits": table.reset_index().to_dict(orient="records"), "best": _describe(fits[best])}, indent=2))
         return
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
-        print("\nParameters: EM (MLE, MAP), PyMC's MAP and the posterior (94% HDI)")
-        print(comparison.table.to_string())
-        print("\nAssignments: EM's responsibilities at the MAP beside the posterior probability")
-        print(comparison.assignments.to_string())
-    for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
-        status = "converged" if fit.converged else "did NOT converge"
-        print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
-    if not comparison.table["r_hat_ok"].all():
-        print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
-    if output is not None:
-        print(f"Saved the DataTree to {output}")
+    label = "MLE" if args.prior is None else "MAP"
+    print(f"EM {label} of a {args.covariance}-covariance Gaussian mixture on {x.shape[0]} rows of {columns}")
+    if len(fits) > 1:
+        table["best"] = np.where(table.index == best, "<- lowest BIC", "")
+        print(table.to_string())
+        print()
+    fit = fits[best]
+    print(f"{best} components:")
+    for name, value in fit.params.items():
+        print(f"{name} =\n{np.array2string(np.asarray(value), precision=6, suppress_small=True)}")
+    status = "converged" if fit.converged else "did NOT converge"
+    print(f"{fit.objective_name} = {fit.objective:.6f}, BIC = {table.loc[best, 'bic']:.6f}, {fit.n_iter} iterations ({status})")
 
 
-_COMMANDS = {("fit", "two-coins"): _fit_two_coins, ("compare", "two-coins"): _compare_two_coins}
+def _compare_gmm(args) -> None:
+    x, _ = _gaussian_data(args)
+    output = None if args.output is None else check_output_path(args.output)
+    if args.prior is None:
+        raise ValueError("--prior: the comparison needs a proper prior for PyMC (default), not none")
+    if args.missing != "error":
+        raise ValueError("--missing: the comparison with PyMC does not take missing values yet; use fit gmm")
+    from .compare import compare_gaussian_mixture
+
+    comparison = compare_gaussian_mixture(
+        x,
+        args.components,
+        covariance_type=args.covariance,
+        prior=args.prior,
+        n_init=args.n_init,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.json,
+    )
+    _report(comparison, args, output)
+
+
+_COMMANDS = {
+    ("fit", "two-coins"): _fit_two_coins,
+    ("compare", "two-coins"): _compare_two_coins,
+    ("fit", "gmm"): _fit_gmm,
+    ("compare", "gmm"): _compare_gmm,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

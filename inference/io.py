@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_output_path", "read_coin_csv"]
+__all__ = ["check_output_path", "read_coin_csv", "read_numeric_csv"]
 
 
 def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -33,6 +33,22 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(body, columns=[name.strip() for name in header])
 
 
+def _numeric_columns(table: pd.DataFrame, path, columns: list[str]) -> np.ndarray:
+    """``columns`` of ``table`` as floats (n_rows, n_columns); an empty cell is NaN."""
+    values = []
+    for name in columns:
+        column = pd.to_numeric(table[name].replace("", np.nan), errors="coerce")
+        bad = column.isna() & (table[name] != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"--data: column {name!r} in {path} is not numeric (row {row + 1}: {table[name].iloc[row]!r}); "
+                "choose numeric columns with --columns"
+            )
+        values.append(column.to_numpy(dtype=float))
+    return np.column_stack(values)
+
+
 def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Heads and flips, each of shape (n_experiments,), from a CSV with columns ``heads`` and ``flips``.
 
@@ -43,15 +59,22 @@ def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     missing = {"heads", "flips"} - set(table.columns)
     if missing:
         raise ValueError(f"--data: {path} lacks column(s) {sorted(missing)}; found {list(table.columns)}")
-    columns = []
-    for name in ("heads", "flips"):
-        values = pd.to_numeric(table[name].replace("", np.nan), errors="coerce")
-        bad = values.isna() & (table[name] != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"--data: column {name!r} row {row + 1} is not a number: {table[name].iloc[row]!r}")
-        columns.append(values.to_numpy(dtype=float))
-    return columns[0], columns[1]
+    values = _numeric_columns(table, path, ["heads", "flips"])
+    return values[:, 0], values[:, 1]
+
+
+def read_numeric_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The chosen columns (all by default) as floats of shape (n_rows, n_columns), and their names.
+
+    An empty cell becomes NaN (a missing value); any other cell that is not a
+    number is an error naming its column and row (choose columns with ``--columns``).
+    """
+    table = _read_csv(path)
+    columns = list(table.columns) if columns is None else columns
+    unknown = [name for name in columns if name not in table.columns]
+    if unknown:
+        raise ValueError(f"--columns: {unknown} not in {path}, whose columns are {list(table.columns)}")
+    return _numeric_columns(table, path, columns), columns
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

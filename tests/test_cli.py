@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inference.cli import main
@@ -72,7 +73,7 @@ def test_bad_values_get_one_line(capsys, argv, message):
         ("heads,flips\n", "has a header but no rows"),
         ("", "is empty"),
         ("heads,flops\n5,10\n", "lacks column(s) ['flips']"),
-        ("heads,flips\nfive,10\n", "column 'heads' row 1 is not a number"),
+        ("heads,flips\nfive,10\n", "column 'heads' in"),
         ('heads,flips\n"5,10\n', "does not parse as CSV"),
         ("heads,flips\n5,\n", "flips: contains NaN"),
     ],
@@ -130,3 +131,61 @@ def test_console_script_is_installed():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["converged"]
+
+
+# --- Gaussian mixtures -------------------------------------------------------------
+
+
+def test_fit_gmm_on_the_default_data(capsys):
+    status, out, _ = run(capsys, "fit", "gmm", "--json")
+    result = json.loads(out)
+    assert status == 0 and result["best"]["converged"]
+    # The default data were drawn with means -2.5, 0.5 and 4.
+    np.testing.assert_allclose(np.ravel(result["best"]["params"]["means"]), [-2.5, 0.5, 4.0], atol=0.2)
+
+
+def test_fit_gmm_bic_table_marks_the_best(capsys):
+    status, out, _ = run(capsys, "fit", "gmm", "--components", "1-4", "--covariance", "diag")
+    assert status == 0
+    best_line = next(line for line in out.splitlines() if "<- lowest BIC" in line)
+    assert best_line.split()[0] == "3"
+
+
+def test_fit_gmm_reads_chosen_columns(capsys, tmp_path):
+    path = tmp_path / "data.csv"
+    rows = "\n".join(f"{i % 7},{(i * 3) % 11},label{i}" for i in range(30))
+    path.write_text("a,b,name\n" + rows + "\n")
+    status, out, _ = run(capsys, "fit", "gmm", "--data", str(path), "--columns", "a,b", "--components", "2", "--json")
+    assert status == 0
+    assert np.shape(json.loads(out)["best"]["params"]["means"]) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("content", "argv", "message"),
+    [
+        ("a,b\n1,x\n2,3\n", [], "column 'b'"),
+        ("a,b\n1,2\n3,\n5,6\n", [], "x: contains NaN"),
+        ("a,b\n1,inf\n3,4\n5,6\n", [], "x: contains inf"),
+        ("a,b\n1,2\n3,4\n", ["--components", "3"], "n_components: 3 components need at least as many rows, got 2"),
+        ("a,b\n1,2\n1,4\n1,5\n", ["--components", "1"], "constant"),
+        ("a,b\n1,2\n3,4\n", ["--columns", "a,c"], "--columns: ['c'] not in"),
+    ],
+)
+def test_gmm_bad_data_gets_one_line(capsys, tmp_path, content, argv, message):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    assert message in run_error(capsys, "fit", "gmm", "--data", str(path), *argv)
+
+
+def test_gmm_unknown_covariance_type_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "gmm", "--covariance", "banded"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'banded'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_gmm_prints_the_table(capsys):
+    status, out, _ = run(capsys, "compare", "gmm", "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "1")
+    assert status == 0
+    assert "means[2, 0]" in out and "pymc_map" in out and "converged" in out

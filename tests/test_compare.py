@@ -1,16 +1,22 @@
-"""The EM-against-Bayes comparison for the two-coin problem, on data with known truth."""
+"""The EM-against-Bayes comparison, on data with known truth."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from inference import BetaDirichletPrior
-from inference.compare import compare_two_coins
-from models.datasets import simulate_coins
+from inference.compare import compare_gaussian_mixture, compare_two_coins
+from models.datasets import default_gaussian_data, simulate_coins
 
 pytestmark = pytest.mark.slow
 
 TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
+
+# These tests sample 2 chains of 300 draws: r_hat's own noise is then about
+# 0.01, so the table's 1.01 flag can trip on healthy chains. 1.05 still catches
+# a chain stuck in another mode of a mixture (measured r_hat about 1.5).
+R_HAT_SMALL_RUN = 1.05
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,7 @@ def test_posterior_covers_the_truth_and_map_is_close(comparison):
     # 0.03 for the weights; the MAP lies within 4 sd of the truth.
     assert (np.abs(table["em_map"] - truth) <= 4 * table["sd"]).all()
     assert table["em_map_in_hdi"].all()
-    assert table["r_hat_ok"].all()
+    assert (table["r_hat"] < R_HAT_SMALL_RUN).all()
 
 
 def test_responsibilities_agree_with_posterior_assignment_probabilities(comparison):
@@ -90,3 +96,41 @@ def test_json_dict_is_plain(comparison):
     decoded = json.loads(json.dumps(comparison.to_json_dict()))
     assert decoded["parameters"][0]["parameter"] == "theta[0]"
     assert decoded["em"]["map"]["converged"] is True
+
+
+# --- Gaussian mixtures -------------------------------------------------------------
+
+GAUSSIAN = default_gaussian_data()
+
+
+@pytest.fixture(scope="module")
+def gaussian_comparison():
+    return compare_gaussian_mixture(
+        GAUSSIAN.x, 3, draws=300, tune=300, chains=2, random_seed=1, progressbar=False
+    )
+
+
+def test_gaussian_em_map_equals_pymc_map(gaussian_comparison):
+    table = gaussian_comparison.table
+    np.testing.assert_allclose(table["pymc_map"], table["em_map"], atol=1e-4)
+
+
+def test_gaussian_posterior_covers_the_truth(gaussian_comparison):
+    truth = pd.concat(
+        [
+            pd.Series(GAUSSIAN.covariances.ravel(), index=[f"covariances[{k}, 0, 0]" for k in range(3)]),
+            pd.Series(GAUSSIAN.means.ravel(), index=[f"means[{k}, 0]" for k in range(3)]),
+            pd.Series(GAUSSIAN.weights, index=[f"weights[{k}]" for k in range(3)]),
+        ]
+    )
+    table = gaussian_comparison.table.loc[truth.index]
+    assert ((table["hdi94_lb"] <= truth) & (truth <= table["hdi94_ub"])).all()
+    assert (table["r_hat"] < R_HAT_SMALL_RUN).all()
+
+
+def test_gaussian_responsibilities_agree_with_posterior_assignments(gaussian_comparison):
+    # Overlapping components leave real uncertainty in the parameters, which
+    # moves some assignment probabilities by several percent; on average the
+    # two agree closely.
+    difference = gaussian_comparison.assignments["max_abs_difference"]
+    assert difference.mean() < 0.03 and difference.max() < 0.15

@@ -10,22 +10,17 @@ from pytensor.gradient import jacobian
 from scipy import stats
 from scipy.special import logsumexp
 
-from inference.em.priors import GaussianMixturePrior
+from inference import GaussianMixturePrior, fit_gaussian_mixture
+from inference.em import gaussian
+from models.datasets import simulate_gaussian_mixture
 from models.gaussian_mixture import gaussian_mixture_model
 from models.transforms import CholeskyCovariance, OrderedFirstCoordinate
+
+from .pymc_helpers import python_backend
 
 PARAMETERS = ("weights", "means", "covariances")
 # Float64 throughout: a float32 constant anywhere in a density shows up at ~1e-10.
 RTOL = 1e-11
-
-
-def python_backend():
-    """Compile with PyTensor's Python backend and no C compiler.
-
-    The same graphs as numba's, without a cold numba compile (minutes for the
-    2-D models) or g++ builds of C thunks (about a minute on a fresh cache).
-    """
-    return pytensor.config.change_flags(mode="FAST_COMPILE", cxx="")
 
 
 def data_prior(x, n_components=2):
@@ -288,3 +283,52 @@ def test_latent_model_names_and_dims(covariance_type):
     assert {rv.name for rv in model.free_RVs} == {*PARAMETERS, "assignment"}
     assert [rv.name for rv in model.observed_RVs] == ["x"]
     assert len(model.coords["obs"]) == 12 and len(model.coords["component"]) == 3
+
+
+# --- EM against PyMC -------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("covariance_type", list(CASES))
+def test_em_log_likelihood_equals_the_model_likelihood(mixtures, covariance_type):
+    x, prior, model = mixtures[covariance_type]
+    point = random_point(np.random.default_rng(3), prior, covariance_type, 2, np.atleast_2d(x.T).shape[0])
+    _, em_log_likelihood = gaussian.e_step(point, x=x.reshape(len(x), -1), covariance_type=covariance_type, prior=None)
+    _, em_log_posterior = gaussian.e_step(point, x=x.reshape(len(x), -1), covariance_type=covariance_type, prior=prior)
+    assert em_log_likelihood == pytest.approx(log_density_terms(model, point)["x"], rel=RTOL)
+    assert em_log_posterior == pytest.approx(model_log_density(model, point), rel=RTOL)
+
+
+def _three_components_1d():
+    data = simulate_gaussian_mixture(
+        150, [0.3, 0.4, 0.3], [[-3.0], [0.0], [3.5]], np.array([0.7, 1.0, 0.8]).reshape(3, 1, 1) ** 2, random_state=4
+    )
+    return data.x[:, 0], 3, "diag"
+
+
+def _two_components_2d_full():
+    data = simulate_gaussian_mixture(
+        120,
+        [0.45, 0.55],
+        [[-2.0, 0.0], [2.0, 1.0]],
+        [[[1.0, 0.5], [0.5, 1.0]], [[0.6, -0.2], [-0.2, 0.9]]],
+        random_state=5,
+    )
+    return data.x, 2, "full"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make_data", [_three_components_1d, _two_components_2d_full], ids=["1d-K3", "2d-full-K2"])
+def test_em_map_equals_pymc_map(make_data):
+    x, n_components, covariance_type = make_data()
+    prior = GaussianMixturePrior()
+    fit = dict(covariance_type=covariance_type, n_init=5, random_state=0)
+    em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, tol=1e-12, **fit)
+    em_mle = fit_gaussian_mixture(x, n_components, **fit)
+    model = gaussian_mixture_model(
+        x, n_components, covariance_type=covariance_type, prior=prior.resolve(x, n_components), marginalized=True
+    )
+    # PyMC starts at EM's MLE, a different point from the MAP it must find.
+    pymc_map = map_estimate(model, {name: np.array(em_mle.params[name]) for name in PARAMETERS})
+    for name in PARAMETERS:
+        np.testing.assert_allclose(pymc_map[name], em_map.params[name], atol=1e-4, err_msg=name)

@@ -12,7 +12,7 @@ from inference.em import binomial
 from models.datasets import SEED_COINS, simulate_coins
 from models.two_coins import two_coins_model
 
-from .pymc_helpers import logp_at
+from .pymc_helpers import logp_at, python_backend
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,8 @@ def test_em_map_equals_pymc_map_on_the_seed(fix_weights):
     model = two_coins_model(SEED_COINS.heads, 10, prior=prior, fix_weights=fix_weights, marginalized=True)
     # PyMC starts from a neutral point, not from EM's answer.
     start = {"theta": np.array([0.3, 0.7])} | ({} if fix_weights else {"weights": np.array([0.5, 0.5])})
-    pymc = find_map(model, start)
+    with python_backend():
+        pymc = find_map(model, start)
     np.testing.assert_allclose(pymc["theta"], em.params["theta"], atol=1e-4)
     if fix_weights:
         # The value measured with PyMC alone for this prior and data.
@@ -86,6 +87,7 @@ def test_em_map_equals_pymc_map_on_simulated_data():
     prior = BetaDirichletPrior(2, 3, 2)
     em = fit_binomial_mixture(data.heads, data.flips, prior=prior, n_init=5, random_state=0, tol=1e-12)
     model = two_coins_model(data.heads, data.flips, prior=prior, marginalized=True)
-    pymc = find_map(model, {"theta": np.array([0.2, 0.8]), "weights": np.array([0.5, 0.5])})
+    with python_backend():
+        pymc = find_map(model, {"theta": np.array([0.2, 0.8]), "weights": np.array([0.5, 0.5])})
     np.testing.assert_allclose(pymc["theta"], em.params["theta"], atol=1e-4)
     np.testing.assert_allclose(pymc["weights"], em.params["weights"], atol=1e-4)
