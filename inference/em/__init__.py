@@ -10,6 +10,7 @@ from .priors import BetaDirichletPrior, GaussianMixturePrior, ResolvedGaussianPr
 # Models
 from .binomial import fit_binomial_mixture
 from .gaussian import GaussianMixtureResult, fit_gaussian_mixture
+from .missing import ImputedGaussianMixtureResult
 
 # Standard errors
 from .information import (
@@ -28,6 +29,7 @@ __all__ = [
     "EMResult",
     "GaussianMixturePrior",
     "GaussianMixtureResult",
+    "ImputedGaussianMixtureResult",
     "ResolvedGaussianPrior",
     "Restart",
     "bootstrap_standard_errors_binomial",

@@ -39,6 +39,7 @@ from .result import EMResult
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "MISSING",
     "GaussianMixtureResult",
     "e_step",
     "fit_gaussian_mixture",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+# What a NaN in x means: an input error, or a value missing at random that EM fills in.
+MISSING = ("error", "em")
 
 # Added to the expected counts so that an emptied component gives 0, not 0/0
 # (scikit-learn's guard).
@@ -99,22 +103,21 @@ def _log_gaussian_full(x: np.ndarray, means: np.ndarray, covariances: np.ndarray
 
 
 def _covariances_full(
-    resp: np.ndarray, diff: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
+    scatter: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
 ) -> np.ndarray:
     """Covariances (n_components, n_features, n_features), before ``reg_covar``.
 
     MLE: ``S_k / n_k``. MAP: ``(Psi + S_k + c_k (xbar_k - m)(xbar_k - m)^T) / (nu + n_k + d + 2)``
-    with ``c_k = kappa n_k / (kappa + n_k)``; ``S_k`` is the scatter about
-    ``xbar_k``. ``resp`` (n_samples, n_components), ``diff = x - xbar``
-    (n_samples, n_components, n_features), ``nk`` (n_components,),
-    ``deviation = xbar - m`` (n_components, n_features).
+    with ``c_k = kappa n_k / (kappa + n_k)``. ``scatter`` holds ``S_k``, the
+    responsibility-weighted scatter about ``xbar_k`` (n_components,
+    n_features, n_features; see :func:`_scatter_matrices`), ``nk``
+    (n_components,), ``deviation = xbar - m`` (n_components, n_features).
     """
-    scatter = np.einsum("nk,nkd,nke->kde", resp, diff, diff)
     if prior is None:
         return scatter / nk[:, None, None]
     shrunk = prior.shrinkage * nk / (prior.shrinkage + nk)
     between = shrunk[:, None, None] * deviation[:, :, None] * deviation[:, None, :]
-    n_features = diff.shape[2]
+    n_features = scatter.shape[2]
     return (prior.scale + scatter + between) / (prior.dof + nk + n_features + 2)[:, None, None]
 
 
@@ -150,16 +153,16 @@ def _log_gaussian_tied(x: np.ndarray, means: np.ndarray, covariance: np.ndarray,
 
 
 def _covariances_tied(
-    resp: np.ndarray, diff: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
+    scatter: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
 ) -> np.ndarray:
     """The shared covariance (n_features, n_features), before ``reg_covar``.
 
     MLE: ``sum_k S_k / n``. MAP: ``(Psi + sum_k [S_k + c_k (xbar_k - m)(xbar_k - m)^T]) / (nu + n + K + d + 1)``
     with ``c_k = kappa n_k / (kappa + n_k)``: one inverse Wishart and K mean
     priors ``N(m, Sigma / kappa)`` share Sigma. Arguments as for
-    :func:`_covariances_full`.
+    :func:`_covariances_full`; the per-component scatters are summed here.
     """
-    scatter = np.einsum("nk,nkd,nke->de", resp, diff, diff)
+    scatter = scatter.sum(axis=0)
     if prior is None:
         return scatter / nk.sum()
     shrunk = prior.shrinkage * nk / (prior.shrinkage + nk)
@@ -196,16 +199,17 @@ def _log_gaussian_diag(x: np.ndarray, means: np.ndarray, variances: np.ndarray, 
 
 
 def _covariances_diag(
-    resp: np.ndarray, diff: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
+    scatter: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
 ) -> np.ndarray:
     """Variances (n_components, n_features), before ``reg_covar``.
 
     MLE: ``S_kjj / n_k``. MAP, each variance with an InvGamma(nu / 2, Psi_jj / 2)
     prior and ``mu_kj ~ N(m_j, sigma2_kj / kappa)``:
     ``(Psi_jj + S_kjj + c_k (xbar_kj - m_j)^2) / (nu + n_k + 3)`` with
-    ``c_k = kappa n_k / (kappa + n_k)``. Arguments as for :func:`_covariances_full`.
+    ``c_k = kappa n_k / (kappa + n_k)``. ``scatter`` holds the diagonals
+    ``S_kjj`` (n_components, n_features; see :func:`_scatter_diagonals`), the
+    other arguments are as for :func:`_covariances_full`.
     """
-    scatter = np.einsum("nk,nkd->kd", resp, np.square(diff))
     if prior is None:
         return scatter / nk[:, None]
     shrunk = prior.shrinkage * nk / (prior.shrinkage + nk)
@@ -231,7 +235,7 @@ def _log_gaussian_spherical(x: np.ndarray, means: np.ndarray, variances: np.ndar
 
 
 def _covariances_spherical(
-    resp: np.ndarray, diff: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
+    scatter: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
 ) -> np.ndarray:
     """Variances (n_components,), before ``reg_covar``.
 
@@ -239,12 +243,12 @@ def _covariances_spherical(
     prior and ``mu_k ~ N(m, sigma2_k I / kappa)``:
     ``(trace(Psi) / d + trace(S_k) + c_k |xbar_k - m|^2) / (d (n_k + 1) + nu + 2)``
     with ``c_k = kappa n_k / (kappa + n_k)``. Arguments as for
-    :func:`_covariances_full`.
+    :func:`_covariances_diag`; the diagonals are summed here.
     """
     if prior is None:
-        return _covariances_diag(resp, diff, nk, deviation, prior).mean(axis=1)
-    n_features = diff.shape[2]
-    scatter = np.einsum("nk,nkd->k", resp, np.square(diff))
+        return _covariances_diag(scatter, nk, deviation, prior).mean(axis=1)
+    n_features = scatter.shape[1]
+    scatter = scatter.sum(axis=1)
     shrunk = prior.shrinkage * nk / (prior.shrinkage + nk)
     between = shrunk * np.square(deviation).sum(axis=1)
     return (np.trace(prior.scale) / n_features + scatter + between) / (n_features * (nk + 1) + prior.dof + 2)
@@ -252,6 +256,24 @@ def _covariances_spherical(
 
 def _n_covariance_parameters_spherical(n_components: int, n_features: int) -> int:
     return n_components
+
+
+###############################################################################
+# Weighted scatter about the component centres
+
+
+def _scatter_matrices(resp: np.ndarray, diff: np.ndarray) -> np.ndarray:
+    """``S_k = sum_i resp[i, k] diff[i, k] diff[i, k]^T``, shape (n_components, n_features, n_features).
+
+    ``resp`` (n_samples, n_components), ``diff = x - xbar`` (n_samples,
+    n_components, n_features).
+    """
+    return np.einsum("nk,nkd,nke->kde", resp, diff, diff)
+
+
+def _scatter_diagonals(resp: np.ndarray, diff: np.ndarray) -> np.ndarray:
+    """The diagonals ``S_kjj`` of :func:`_scatter_matrices`, shape (n_components, n_features)."""
+    return np.einsum("nk,nkd->kd", resp, np.square(diff))
 
 
 ###############################################################################
@@ -268,6 +290,12 @@ _LOG_GAUSSIAN = {
     "tied": _log_gaussian_tied,
     "diag": _log_gaussian_diag,
     "spherical": _log_gaussian_spherical,
+}
+_SCATTER = {
+    "full": _scatter_matrices,
+    "tied": _scatter_matrices,
+    "diag": _scatter_diagonals,
+    "spherical": _scatter_diagonals,
 }
 _COVARIANCES = {
     "full": _covariances_full,
@@ -329,6 +357,18 @@ def e_step(
     n_features), plus the log prior density when ``prior`` is given.
     """
     joint = log_joint(x, params["weights"], params["means"], params["covariances"], covariance_type)
+    return _normalise(joint, params, covariance_type, prior)
+
+
+def _normalise(
+    joint: np.ndarray, params: dict[str, np.ndarray], covariance_type: str, prior: ResolvedGaussianPrior | None
+) -> tuple[np.ndarray, float]:
+    """Log responsibilities (n_samples, n_components) and the objective from ``joint`` of the same shape.
+
+    ``joint[i, k]`` is ``log weights[k]`` plus row ``i``'s log density under
+    component ``k``; the objective is the sum of the rows' log-likelihoods,
+    plus the log prior density of ``params`` when ``prior`` is given.
+    """
     log_norm = special.logsumexp(joint, axis=1)
     with np.errstate(under="ignore"):
         log_resp = joint - log_norm[:, None]
@@ -357,17 +397,36 @@ def m_step(
     """
     nk = resp.sum(axis=0) + _EMPTY
     centres = (resp.T @ x) / nk[:, None]
-    diff = x[:, None, :] - centres[None, :, :]
+    scatter = _SCATTER[covariance_type](resp, x[:, None, :] - centres[None, :, :])
+    return _maximise(nk, centres, scatter, covariance_type=covariance_type, prior=prior, reg_covar=reg_covar)
+
+
+def _maximise(
+    nk: np.ndarray,
+    centres: np.ndarray,
+    scatter: np.ndarray,
+    *,
+    covariance_type: str,
+    prior: ResolvedGaussianPrior | None,
+    reg_covar: float,
+) -> dict[str, np.ndarray]:
+    """The M-step's parameters from expected counts, weighted means and scatter.
+
+    ``nk`` (n_components,) are the expected counts (plus ``_EMPTY``),
+    ``centres`` (n_components, n_features) the responsibility-weighted means
+    ``xbar_k`` and ``scatter`` the weighted scatter about them, as
+    :data:`_SCATTER` gives it for ``covariance_type``.
+    """
     if prior is None:
         weights = nk / nk.sum()
         means = centres
         deviation = None
     else:
-        n_components = resp.shape[1]
+        n_components = nk.shape[0]
         weights = (nk + prior.alpha - 1) / (nk.sum() + n_components * (prior.alpha - 1))
         means = (nk[:, None] * centres + prior.shrinkage * prior.mean) / (nk + prior.shrinkage)[:, None]
         deviation = centres - prior.mean
-    covariances = _COVARIANCES[covariance_type](resp, diff, nk, deviation, prior)
+    covariances = _COVARIANCES[covariance_type](scatter, nk, deviation, prior)
     return {
         "weights": weights,
         "means": means,
@@ -441,8 +500,18 @@ class GaussianMixtureResult(EMResult):
 # Checks and starts
 
 
-def _check_x(x) -> np.ndarray:
-    """``x`` as a finite float array of shape (n_samples, n_features); 1-D means one feature."""
+def _listed(indices: np.ndarray, limit: int = 5) -> str:
+    """The first ``limit`` of ``indices`` (1-D ints) as ``[2, 5, 7, ...]``."""
+    shown = ", ".join(str(index) for index in indices[:limit])
+    return f"[{shown}, ...]" if indices.size > limit else f"[{shown}]"
+
+
+def _check_x(x, missing: str = "error") -> np.ndarray:
+    """``x`` as a float array of shape (n_samples, n_features); 1-D means one feature.
+
+    Every value must be finite, except that NaN marks a missing value when
+    ``missing`` is "em".
+    """
     try:
         array = np.asarray(x)
     except ValueError:
@@ -454,10 +523,17 @@ def _check_x(x) -> np.ndarray:
     if array.size == 0:
         raise ValueError(f"x: no data given (shape {array.shape})")
     array = array.astype(float).reshape(array.shape[0], -1)
-    for bad, test in (("NaN", np.isnan), ("inf", np.isinf)):
-        if test(array).any():
-            row, column = np.argwhere(test(array))[0]
-            raise ValueError(f"x: contains {bad} at row {row}, column {column}")
+    nan = np.isnan(array)
+    if missing == "error" and nan.any():
+        row, column = np.argwhere(nan)[0]
+        raise ValueError(
+            f"x: contains NaN at row {row}, column {column} ({nan.sum()} NaN cells, in rows "
+            f"{_listed(np.flatnonzero(nan.any(axis=1)))} and columns {_listed(np.flatnonzero(nan.any(axis=0)))}); "
+            'pass missing="em" to fit them as missing values by EM'
+        )
+    if np.isinf(array).any():
+        row, column = np.argwhere(np.isinf(array))[0]
+        raise ValueError(f"x: contains inf at row {row}, column {column}")
     return array
 
 
@@ -476,6 +552,12 @@ def _check_covariance_type(covariance_type) -> str:
         expected = ", ".join(map(repr, COVARIANCE_TYPES))
         raise ValueError(f"covariance_type: expected one of {expected}, got {covariance_type!r}")
     return covariance_type
+
+
+def _check_missing(missing) -> str:
+    if not isinstance(missing, str) or missing not in MISSING:
+        raise ValueError(f"missing: expected one of {', '.join(map(repr, MISSING))}, got {missing!r}")
+    return missing
 
 
 def _check_reg_covar(reg_covar) -> float:
@@ -568,14 +650,16 @@ def fit_gaussian_mixture(
     tol: float = 1e-8,
     max_iter: int = 1000,
     random_state=None,
+    missing: str = "error",
 ) -> GaussianMixtureResult:
     """Fit a K-component Gaussian mixture by EM.
 
     Parameters
     ----------
     x : array-like of shape (n_samples, n_features) or (n_samples,)
-        Finite numbers; a 1-D array is one feature. With more than one
-        feature, no column may be constant.
+        Finite numbers, or NaN for a missing value with ``missing="em"``; a
+        1-D array is one feature. With more than one feature, no column may
+        be constant.
     n_components : int
         Number of Gaussians K, between 1 and n_samples.
     covariance_type : {"full", "tied", "diag", "spherical"}
@@ -598,20 +682,36 @@ def fit_gaussian_mixture(
         after ``max_iter`` iterations (then a ConvergenceWarning is raised).
     random_state : int, numpy Generator or None
         Seed for the starts.
+    missing : {"error", "em"}
+        "error": a NaN in ``x`` is a ValueError. "em": NaN cells are values
+        missing at random; EM maximises the observed-data objective and fills
+        them in (see :mod:`inference.em.missing`). The random starts are then
+        computed from ``x`` with every NaN replaced by its column's mean (k-means
+        needs complete rows), and so is a default ``prior``'s ``mean`` and
+        ``scale``. No row and no column may be entirely NaN. Without NaN the
+        fit is the complete-data fit.
 
     Returns
     -------
     GaussianMixtureResult
         Components ordered by increasing ``means[:, 0]``, as in the PyMC
-        model. ``responsibilities`` has shape (n_samples, n_components).
+        model. ``responsibilities`` has shape (n_samples, n_components). With
+        ``missing="em"`` an :class:`~inference.em.missing.ImputedGaussianMixtureResult`,
+        which adds ``imputed`` and ``imputed_variance`` (n_samples, n_features).
 
     Warns
     -----
     UserWarning
         If a component ends with fewer than one expected row.
     """
-    x = _check_x(x)
-    _check_no_constant_column(x)
+    # Imported here because missing.py builds on this module's helpers.
+    from . import missing as missing_data
+
+    missing = _check_missing(missing)
+    x = _check_x(x, missing)
+    missing_data.check_observed(x)
+    filled = missing_data.mean_imputed(x)
+    _check_no_constant_column(filled)
     n_samples, n_features = x.shape
     n_components = check_n_components(n_components, n_samples, "rows")
     covariance_type = _check_covariance_type(covariance_type)
@@ -620,20 +720,23 @@ def fit_gaussian_mixture(
     tol, max_iter = check_tolerances(tol, max_iter)
     if prior is not None and not isinstance(prior, GaussianMixturePrior):
         raise ValueError(f"prior: expected a GaussianMixturePrior or None, got {prior!r}")
-    resolved = None if prior is None else prior.resolve(x, n_components)
+    resolved = None if prior is None else prior.resolve(filled, n_components)
     rng = np.random.default_rng(random_state)
 
-    bound_m_step = partial(m_step, x=x, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
+    bound_m_step = partial(m_step, x=filled, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
     if isinstance(init, Mapping):
-        starts = [_check_init(init, x, n_components, covariance_type)]
+        starts = [_check_init(init, filled, n_components, covariance_type)]
     elif isinstance(init, str) and init in ("kmeans++", "random_from_data"):
-        starts = _random_starts(init, x, n_components, n_init, bound_m_step, rng)
+        starts = _random_starts(init, filled, n_components, n_init, bound_m_step, rng)
     else:
         raise ValueError(f"init: expected 'kmeans++', 'random_from_data' or a mapping of parameters, got {init!r}")
 
+    if np.isnan(x).any():
+        steps = missing_data.bind_steps(x, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
+    else:
+        steps = (partial(e_step, x=x, covariance_type=covariance_type, prior=resolved), bound_m_step)
     best, runs = fit_em(
-        partial(e_step, x=x, covariance_type=covariance_type, prior=resolved),
-        bound_m_step,
+        *steps,
         starts,
         tol=tol,
         max_iter=max_iter,
@@ -642,7 +745,11 @@ def fit_gaussian_mixture(
     )
     responsibilities = np.exp(best.log_resp)
     _warn_empty_components(responsibilities)
-    return GaussianMixtureResult.from_run(
+    if missing == "error":
+        build = GaussianMixtureResult.from_run
+    else:
+        build = partial(missing_data.ImputedGaussianMixtureResult.from_run, x=x)
+    return build(
         best,
         runs,
         covariance_type=covariance_type,
