@@ -9,11 +9,22 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.replace import graph_replace
+from pytensor.graph.replace import vectorize_graph
 from pymc_extras.marginal import conditional
 import xarray as xr
 
 __all__ = ["assignment_probabilities", "find_map", "sample_posterior"]
+
+
+def _interpreted():
+    """Compile to PyTensor's Python backend, without numba or a C compiler.
+
+    For functions evaluated a few hundred times or once on whole arrays, a
+    cold numba compile (a minute or more on two cores) costs far more than it
+    saves; NUTS, which evaluates its gradient tens of thousands of times, keeps
+    the default backend.
+    """
+    return pytensor.config.change_flags(mode="FAST_COMPILE", cxx="")
 
 
 def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -21,8 +32,11 @@ def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndar
 
     ``start`` maps free-variable names to starting values; with an ordering
     constraint they must be increasing. Returns the free variables only.
+    The optimizer needs a few hundred evaluations, so the model is not compiled
+    to machine code.
     """
-    point = pm.find_MAP(model=model, start=start, progressbar=False)
+    with _interpreted():
+        point = pm.find_MAP(model=model, start=start, progressbar=False)
     return {rv.name: np.asarray(point[rv.name]) for rv in model.free_RVs}
 
 
@@ -85,20 +99,17 @@ def assignment_probabilities(model: pm.Model, posterior: xr.Dataset, *, name: st
     n_components = len(conditional_model.coords[component_dim])
     n_samples = len(conditional_model.coords[sample_dim])
 
-    inputs = [rv.type() for rv in free]
     log_probs = pt.stack(
         [pm.logp(assignment, pt.full((n_samples,), k, dtype=assignment.dtype)) for k in range(n_components)],
         axis=-1,
     )
-    log_probs = graph_replace(log_probs, dict(zip(free, inputs, strict=True)), strict=False)
-    log_prob_fn = pytensor.function(inputs, log_probs)
-
+    batched = [pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in free]
+    probability = pt.exp(vectorize_graph(log_probs, replace=dict(zip(free, batched, strict=True)))).mean(axis=0)
+    with _interpreted():
+        probability_fn = pytensor.function(batched, probability)
     draws = [posterior[rv.name].stack(sample=("chain", "draw")).transpose("sample", ...).values for rv in free]
-    total = np.zeros((n_samples, n_components))
-    for values in zip(*draws, strict=True):
-        total += np.exp(log_prob_fn(*values))
     return xr.DataArray(
-        total / draws[0].shape[0],
+        probability_fn(*draws),
         dims=(sample_dim, component_dim),
         coords={dim: np.asarray(conditional_model.coords[dim]) for dim in (sample_dim, component_dim)},
         name=f"{name}_probability",

@@ -215,6 +215,9 @@ def _report(comparison, args, output) -> None:
     for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
         status = "converged" if fit.converged else "did NOT converge"
         print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
+    if comparison.divergences:
+        print(f"Warning: {comparison.divergences} divergent transitions; the posterior summary may be biased "
+              "(raise --tune, or check the prior).")
     if not comparison.table["r_hat_ok"].all():
         print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
     if output is not None:
@@ -264,14 +267,26 @@ def _gaussian_fit(x: np.ndarray, n_components: int, args) -> EMResult:
     )
 
 
+def _log_likelihood(fit, x: np.ndarray) -> float:
+    """Total log-likelihood of ``x`` at ``fit``; with missing cells, the observed-data one of an MLE.
+
+    (A MAP fit's objective includes the prior, so with missing cells its
+    log-likelihood is not at hand and is NaN.)
+    """
+    if not np.isnan(x).any():
+        return float(fit.score_samples(x).sum())
+    return fit.objective if fit.objective_name == "log_likelihood" else np.nan
+
+
 def _fit_gmm(args) -> None:
     x, columns = _gaussian_data(args)
     fits = {k: _gaussian_fit(x, k, args) for k in args.components}
+    log_likelihoods = np.array([_log_likelihood(fit, x) for fit in fits.values()])
     table = pd.DataFrame(
         {
-            "log_likelihood": [fit.score_samples(x).sum() if args.missing == "error" else np.nan for fit in fits.values()],
+            "log_likelihood": log_likelihoods,
             fits[args.components[0]].objective_name: [fit.objective for fit in fits.values()],
-            "bic": [fit.bic(x) if args.missing == "error" else np.nan for fit in fits.values()],
+            "bic": -2 * log_likelihoods + np.array([fit.n_parameters for fit in fits.values()]) * np.log(len(x)),
             "n_iter": [fit.n_iter for fit in fits.values()],
             "converged": [fit.converged for fit in fits.values()],
         },

@@ -14,7 +14,16 @@ from models.gaussian_mixture import gaussian_mixture_model
 from models.two_coins import two_coins_model
 
 from .bayes import assignment_probabilities, find_map, sample_posterior
-from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
+from .em import (
+    BetaDirichletPrior,
+    EMResult,
+    GaussianMixturePrior,
+    fit_binomial_mixture,
+    fit_gaussian_mixture,
+    standard_errors_binomial,
+    standard_errors_gaussian,
+    wald_interval,
+)
 
 __all__ = ["Comparison", "compare_gaussian_mixture", "compare_two_coins"]
 
@@ -37,8 +46,11 @@ class Comparison:
     table : pandas.DataFrame
         One row per scalar parameter (labelled as ArviZ labels them, e.g.
         ``theta[0]``): ``em_mle``, ``em_map``, ``pymc_map``, the posterior
-        ``mean``, ``sd``, 94% HDI bounds, ``r_hat``, ``ess_bulk``,
-        ``em_map_in_hdi`` and ``r_hat_ok``.
+        ``mean``, ``sd``, EM's MAP standard error ``em_map_se`` (Louis'
+        observed information plus the prior's curvature: the Laplace
+        approximation's posterior sd), 94% HDI bounds, EM's 94% Wald interval
+        ``em_map -/+ z em_map_se`` (``wald94_lb``, ``wald94_ub``), ``r_hat``,
+        ``ess_bulk``, ``em_map_in_hdi`` and ``r_hat_ok``.
     assignments : pandas.DataFrame
         One row per sample: EM's responsibilities at the MAP
         (``em_map[k]``) beside the posterior probability of the assignment
@@ -57,11 +69,17 @@ class Comparison:
     em_mle: EMResult
     em_map: EMResult
 
+    @property
+    def divergences(self) -> int:
+        """Divergent NUTS transitions over all chains (0 for a healthy run)."""
+        return int(self.tree["sample_stats"]["diverging"].sum())
+
     def to_json_dict(self) -> dict:
         """Plain, JSON-serialisable results: the two tables and EM's convergence."""
         return {
             "parameters": self.table.reset_index(names="parameter").to_dict(orient="records"),
             "assignments": self.assignments.reset_index().to_dict(orient="records"),
+            "divergences": self.divergences,
             "em": {
                 name: {
                     "objective_name": fit.objective_name,
@@ -103,6 +121,7 @@ def _compare(
     em_map: EMResult,
     model,
     *,
+    em_map_se: dict[str, np.ndarray],
     draws: int,
     tune: int,
     chains: int,
@@ -113,6 +132,7 @@ def _compare(
 
     PyMC's optimizer starts at EM's MLE, not its MAP, so that agreement of the
     two MAPs is a real check; NUTS starts every chain at EM's MAP.
+    ``em_map_se`` holds EM's MAP standard errors, shaped like ``em_map.params``.
     """
     names = [rv.name for rv in model.free_RVs]
     pymc_map = find_map(model, {name: np.array(em_mle.params[name]) for name in names})
@@ -128,13 +148,21 @@ def _compare(
     )
     summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
     lower, upper = f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub"
+    wald_lower, wald_upper = f"wald{round(CI_PROB * 100)}_lb", f"wald{round(CI_PROB * 100)}_ub"
+    se_data = xr.Dataset(
+        {name: (em_map.dims[name], np.asarray(em_map_se[name])) for name in names}, coords=dict(em_map.coords)
+    )
     table = pd.DataFrame(
         {
             "em_mle": _estimates(em_mle_data, names),
             "em_map": _estimates(em_map_data, names),
             "pymc_map": _estimates(pymc_map_data, names),
         }
-    ).join(summary[["mean", "sd", lower, upper, "r_hat", "ess_bulk"]])
+    ).join(summary[["mean", "sd"]])
+    table["em_map_se"] = _estimates(se_data, names)
+    table = table.join(summary[[lower, upper]])
+    table[wald_lower], table[wald_upper] = wald_interval(table["em_map"], table["em_map_se"], prob=CI_PROB)
+    table = table.join(summary[["r_hat", "ess_bulk"]])
     table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
     table["r_hat_ok"] = table["r_hat"] <= R_HAT_LIMIT
 
@@ -193,8 +221,17 @@ def compare_two_coins(
     model = two_coins_model(
         heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True
     )
+    em_map_se = standard_errors_binomial(em_map, heads, flips, prior=prior, fix_weights=fix_weights)
     return _compare(
-        em_mle, em_map, model, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+        em_mle,
+        em_map,
+        model,
+        em_map_se=em_map_se,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
     )
 
 
@@ -228,6 +265,15 @@ def compare_gaussian_mixture(
         prior=prior.resolve(x, n_components),
         marginalized=True,
     )
+    em_map_se = standard_errors_gaussian(em_map, x, prior=prior)
     return _compare(
-        em_mle, em_map, model, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+        em_mle,
+        em_map,
+        model,
+        em_map_se=em_map_se,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
     )

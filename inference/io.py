@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_output_path", "read_coin_csv", "read_numeric_csv"]
+__all__ = ["MISSING_MARKERS", "check_output_path", "read_coin_csv", "read_numeric_csv"]
+
+MISSING_MARKERS = frozenset({"", "na", "nan", "n/a"})
+"""Cells (after stripping, in any case) that mean a missing value."""
 
 
 def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -34,11 +37,12 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _numeric_columns(table: pd.DataFrame, path, columns: list[str]) -> np.ndarray:
-    """``columns`` of ``table`` as floats (n_rows, n_columns); an empty cell is NaN."""
+    """``columns`` of ``table`` as floats (n_rows, n_columns); a missing-value cell is NaN."""
     values = []
     for name in columns:
-        column = pd.to_numeric(table[name].replace("", np.nan), errors="coerce")
-        bad = column.isna() & (table[name] != "")
+        missing = table[name].str.strip().str.lower().isin(MISSING_MARKERS)
+        column = pd.to_numeric(table[name].mask(missing), errors="coerce")
+        bad = column.isna() & ~missing
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
@@ -66,8 +70,8 @@ def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def read_numeric_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The chosen columns (all by default) as floats of shape (n_rows, n_columns), and their names.
 
-    An empty cell becomes NaN (a missing value); any other cell that is not a
-    number is an error naming its column and row (choose columns with ``--columns``).
+    An empty, NA or NaN cell becomes NaN (a missing value); any other cell that
+    is not a number is an error naming its column and row.
     """
     table = _read_csv(path)
     columns = list(table.columns) if columns is None else columns
