@@ -1,7 +1,8 @@
 """The ``em-bayes`` command: thin over :mod:`inference` and :mod:`models`.
 
 ``em-bayes fit two-coins`` runs EM alone; ``em-bayes compare two-coins`` runs
-EM, PyMC's MAP and NUTS side by side. Bad input ends the command with one line
+EM, PyMC's MAP and NUTS side by side; ``em-bayes grow two-coins`` follows EM's
+MAP and the posterior as the data grow. Bad input ends the command with one line
 on standard error and exit status 2, never a traceback.
 """
 
@@ -13,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from models.datasets import SEED_COINS, default_gaussian_data
+from models.marks import class_marks
 
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from .em.gaussian import COVARIANCE_TYPES
-from .io import check_output_path, read_coin_csv, read_numeric_csv
+from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 
 __all__ = ["main"]
 
@@ -50,6 +52,11 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> list[int]:
+    """Comma-separated data sizes, each a whole number >= 1."""
+    return [_positive(item) for item in text.split(",")]
+
+
 def _components(text: str) -> range:
     """``3`` or a range ``1-6`` of component counts."""
     low, _, high = text.partition("-")
@@ -74,6 +81,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
     parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
     parser.add_argument("--output", metavar="FILE.nc", help="save the DataTree as netCDF")
+    parser.add_argument("--plots", metavar="DIR", help="save the pictures as PNG files into this existing directory")
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -85,14 +93,17 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 def _gaussian_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.add_argument(
-        "--data", metavar="FILE.csv", help="CSV of numeric columns, one row per observation (default: embedded 1-D data)"
+        "--data",
+        metavar="FILE.csv",
+        help="CSV of numeric columns, one row per observation (default: embedded 1-D data; "
+        "with --missing em, embedded class marks with gaps)",
     )
     parser.add_argument("--columns", type=lambda text: text.split(","), help="comma-separated columns to use")
     parser.add_argument(
         "--components",
         type=_components if not sampling else _positive,
-        default=range(3, 4) if not sampling else 3,
-        help="number of components K (default 3)" + ("" if sampling else "; a range like 1-6 fits each and compares BIC"),
+        help="number of components K (default 3; 1 for the embedded class marks)"
+        + ("" if sampling else "; a range like 1-6 fits each and compares BIC"),
     )
     parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance structure (default full)")
     parser.add_argument(
@@ -153,6 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     _coin_parser(compare, "two-coins", "EM, PyMC's MAP and NUTS for the two-coin problem", sampling=True)
     _gaussian_parser(fit, "gmm", "EM for a Gaussian mixture", sampling=False)
     _gaussian_parser(compare, "gmm", "EM, PyMC's MAP and NUTS for a Gaussian mixture", sampling=True)
+    grow = commands.add_parser("grow", help="EM's MAP and the posterior as the data grow").add_subparsers(
+        dest="problem", required=True
+    )
+    for name, data in (("two-coins", "experiments of 20 flips from coins 0.3 / 0.7"), ("gmm", "draws of a 1-D mixture")):
+        _grow_parser(grow, name, f"EM's MAP and standard errors against NUTS on simulated {data}")
+    return parser
+
+
+def _grow_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--n", type=_sizes, default=[20, 80, 320], help="data sizes, comma-separated (default 20,80,320)")
+    parser.add_argument("--draws", type=_positive, default=500, help="posterior draws per chain (default 500)")
+    parser.add_argument("--tune", type=_positive, default=500, help="tuning steps per chain (default 500)")
+    parser.add_argument("--chains", type=_positive, default=2, help="chains (default 2)")
+    parser.add_argument("--n-init", type=_positive, default=5, help="EM starts; the best is kept (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
     return parser
 
 
@@ -200,10 +228,15 @@ def _fit_two_coins(args) -> None:
     print(f"{fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
 
 
-def _report(comparison, args, output) -> None:
+def _report(comparison, args, output, plots) -> None:
     """Save and print a comparison as the options ask."""
     if output is not None:
         comparison.to_netcdf(output)
+    saved = []
+    if plots is not None:
+        from .plots import save_plots
+
+        saved = save_plots(comparison, plots)
     if args.json:
         print(json.dumps(comparison.to_json_dict(), indent=2))
         return
@@ -222,11 +255,14 @@ def _report(comparison, args, output) -> None:
         print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
     if output is not None:
         print(f"Saved the DataTree to {output}")
+    for path in saved:
+        print(f"Saved {path}")
 
 
 def _compare_two_coins(args) -> None:
     heads, flips = _coin_data(args)
     output = None if args.output is None else check_output_path(args.output)
+    plots = None if args.plots is None else check_output_directory(args.plots, "--plots")
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (A,B[,ALPHA]), not none")
     from .compare import compare_two_coins
@@ -244,15 +280,24 @@ def _compare_two_coins(args) -> None:
         random_seed=args.seed,
         progressbar=not args.json,
     )
-    _report(comparison, args, output)
+    _report(comparison, args, output, plots)
 
 
-def _gaussian_data(args) -> tuple[np.ndarray, list[str]]:
-    if args.data is None:
-        if args.columns is not None:
-            raise ValueError("--columns: only with --data")
-        return default_gaussian_data().x, ["x"]
-    return read_numeric_csv(args.data, args.columns)
+def _gaussian_data(args) -> tuple[np.ndarray, list[str], int | range]:
+    """The data, their column names, and the component count(s) asked for or the data's default."""
+    if args.data is not None:
+        x, columns = read_numeric_csv(args.data, args.columns)
+        default = 3
+    elif args.columns is not None:
+        raise ValueError("--columns: only with --data")
+    elif args.missing == "em":
+        marks = class_marks()
+        x, columns, default = marks.x, list(marks.columns), 1
+    else:
+        x, columns, default = default_gaussian_data().x, ["x"], 3
+    if args.components is not None:
+        return x, columns, args.components
+    return x, columns, default if args.command == "compare" else range(default, default + 1)
 
 
 def _gaussian_fit(x: np.ndarray, n_components: int, args) -> EMResult:
@@ -279,20 +324,20 @@ def _log_likelihood(fit, x: np.ndarray) -> float:
 
 
 def _fit_gmm(args) -> None:
-    x, columns = _gaussian_data(args)
-    fits = {k: _gaussian_fit(x, k, args) for k in args.components}
+    x, columns, components = _gaussian_data(args)
+    fits = {k: _gaussian_fit(x, k, args) for k in components}
     log_likelihoods = np.array([_log_likelihood(fit, x) for fit in fits.values()])
     table = pd.DataFrame(
         {
             "log_likelihood": log_likelihoods,
-            fits[args.components[0]].objective_name: [fit.objective for fit in fits.values()],
+            fits[components[0]].objective_name: [fit.objective for fit in fits.values()],
             "bic": -2 * log_likelihoods + np.array([fit.n_parameters for fit in fits.values()]) * np.log(len(x)),
             "n_iter": [fit.n_iter for fit in fits.values()],
             "converged": [fit.converged for fit in fits.values()],
         },
         index=pd.Index(list(fits), name="components"),
     )
-    best = int(table["bic"].idxmin()) if table["bic"].notna().any() else args.components[-1]
+    best = int(table["bic"].idxmin()) if table["bic"].notna().any() else components[-1]
     if args.json:
         print(json.dumps({"fits": table.reset_index().to_dict(orient="records"), "best": _describe(fits[best])}, indent=2))
         return
@@ -311,17 +356,19 @@ def _fit_gmm(args) -> None:
 
 
 def _compare_gmm(args) -> None:
-    x, _ = _gaussian_data(args)
+    x, columns, n_components = _gaussian_data(args)
     output = None if args.output is None else check_output_path(args.output)
+    plots = None if args.plots is None else check_output_directory(args.plots, "--plots")
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (default), not none")
-    if args.missing != "error":
-        raise ValueError("--missing: the comparison with PyMC does not take missing values yet; use fit gmm")
+    if args.missing == "em":
+        _compare_imputation(x, columns, n_components, args, output)
+        return
     from .compare import compare_gaussian_mixture
 
     comparison = compare_gaussian_mixture(
         x,
-        args.components,
+        n_components,
         covariance_type=args.covariance,
         prior=args.prior,
         n_init=args.n_init,
@@ -331,7 +378,64 @@ def _compare_gmm(args) -> None:
         random_seed=args.seed,
         progressbar=not args.json,
     )
-    _report(comparison, args, output)
+    _report(comparison, args, output, plots)
+
+
+def _compare_imputation(x: np.ndarray, columns: list[str], n_components: int, args, output) -> None:
+    from .imputation import compare_imputation
+
+    comparison = compare_imputation(
+        x,
+        n_components,
+        covariance_type=args.covariance,
+        prior=args.prior,
+        n_init=args.n_init,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.json,
+        columns=columns,
+    )
+    if output is not None:
+        comparison.to_netcdf(output)
+    if args.json:
+        print(json.dumps(comparison.to_json_dict(), indent=2))
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
+        print("\nParameters: EM (MLE, MAP) and the posterior (94% HDI)")
+        print(comparison.table.to_string())
+        print("\nMissing cells: EM's conditional mean and sd at the MAP beside PyMC's imputed posterior")
+        print(comparison.cells.to_string(index=False))
+    if comparison.divergences:
+        print(f"Warning: {comparison.divergences} divergent transitions; the posterior summary may be biased.")
+    if output is not None:
+        print(f"Saved the DataTree to {output}")
+
+
+def _grow(args) -> None:
+    from .growth import convergence_with_data
+
+    table = convergence_with_data(
+        args.n,
+        problem=args.problem,
+        n_init=args.n_init,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.json,
+    )
+    if args.json:
+        print(json.dumps(table.reset_index().to_dict(orient="records"), indent=2))
+        return
+    largest = table[["em_map_error", "posterior_mean_error", "em_map_vs_mean"]].groupby("n").max()
+    ratios = table["se_ratio"].groupby("n").agg(se_ratio_min="min", se_ratio_max="max")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print("\nEM's MAP and Louis' standard errors against the posterior, per data size")
+        print(table.to_string())
+        print("\nLargest over the parameters")
+        print(largest.join(ratios).to_string())
 
 
 _COMMANDS = {
@@ -339,6 +443,8 @@ _COMMANDS = {
     ("compare", "two-coins"): _compare_two_coins,
     ("fit", "gmm"): _fit_gmm,
     ("compare", "gmm"): _compare_gmm,
+    ("grow", "two-coins"): _grow,
+    ("grow", "gmm"): _grow,
 }
 
 

@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 import os
-from pathlib import Path
-import tempfile
 
 import arviz as az
 import numpy as np
@@ -24,6 +22,7 @@ from .em import (
     standard_errors_gaussian,
     wald_interval,
 )
+from .io import write_netcdf
 
 __all__ = ["Comparison", "compare_gaussian_mixture", "compare_two_coins"]
 
@@ -93,14 +92,7 @@ class Comparison:
 
     def to_netcdf(self, path: str | os.PathLike) -> None:
         """Write ``tree`` to ``path``, atomically: a failed write leaves no file behind."""
-        path = Path(path)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            self.tree.to_netcdf(temporary, engine="h5netcdf")
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        write_netcdf(self.tree, path)
 
 
 def _labelled(values: xr.DataArray) -> pd.Series:

@@ -3,11 +3,12 @@
 import csv
 import os
 from pathlib import Path
+import tempfile
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING_MARKERS", "check_output_path", "read_coin_csv", "read_numeric_csv"]
+__all__ = ["MISSING_MARKERS", "check_output_directory", "check_output_path", "read_coin_csv", "read_numeric_csv"]
 
 MISSING_MARKERS = frozenset({"", "na", "nan", "n/a"})
 """Cells (after stripping, in any case) that mean a missing value."""
@@ -92,3 +93,32 @@ def check_output_path(path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise ValueError(f"--output: {path} is a directory")
     return path
+
+
+def check_output_directory(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a Path to an existing, writable directory, checked before any work is done.
+
+    ``option`` names the command-line option in the error (for instance ``--plots``).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{option}: {path} is not an existing directory")
+    if not os.access(path, os.W_OK):
+        raise ValueError(f"{option}: directory {path} is not writable")
+    return path
+
+
+def write_netcdf(tree, path: str | os.PathLike) -> None:
+    """Write the DataTree ``tree`` to ``path`` atomically: a failed write leaves no file behind.
+
+    The file is written under a temporary name in the same folder and moved
+    into place only when complete.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        tree.to_netcdf(temporary, engine="h5netcdf")
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -104,7 +104,11 @@ def gaussian_mixture_model(
             covariances = pm.InverseGamma("covariances", alpha=nu / 2, beta=beta, dims=dims)
             sigma = pt.sqrt(covariances if covariance_type == "diag" else covariances[:, None])
             means = pm.Normal("means", mu=prior_mean, sigma=sigma / np.sqrt(kappa), **means_kwargs)
-        assignment = pm.Categorical("assignment", p=weights, dims="obs")
+        if n_components == 1:
+            # One component hides nothing: every row is its own, no assignment to sum out.
+            assignment = np.zeros(n, dtype=int)
+        else:
+            assignment = pm.Categorical("assignment", p=weights, dims="obs")
         obs_dims = ("obs", "dim")
         if covariance_type == "full":
             pm.MvNormal("x", mu=means[assignment], chol=chol[assignment], observed=x, dims=obs_dims)
@@ -112,4 +116,4 @@ def gaussian_mixture_model(
             pm.MvNormal("x", mu=means[assignment], chol=chol, observed=x, dims=obs_dims)
         else:
             pm.Normal("x", mu=means[assignment], sigma=sigma[assignment], observed=x, dims=obs_dims)
-    return marginalize(model, ["assignment"]) if marginalized else model
+    return marginalize(model, ["assignment"]) if marginalized and n_components > 1 else model

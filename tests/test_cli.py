@@ -189,3 +189,21 @@ def test_compare_gmm_prints_the_table(capsys):
     status, out, _ = run(capsys, "compare", "gmm", "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "1")
     assert status == 0
     assert "means[2, 0]" in out and "pymc_map" in out and "converged" in out
+
+
+def test_fit_gmm_fills_missing_marks_by_default(capsys):
+    status, out, _ = run(capsys, "fit", "gmm", "--missing", "em", "--json")
+    result = json.loads(out)
+    assert status == 0 and result["best"]["converged"]
+    assert np.shape(result["best"]["params"]["means"]) == (1, 3)
+
+
+def test_fit_gmm_reads_empty_and_na_cells_as_missing(capsys, tmp_path):
+    path = tmp_path / "marks.csv"
+    rng = np.random.default_rng(0)
+    rows = [[f"{v:.1f}" for v in row] for row in rng.normal(50, 10, size=(20, 2))]
+    rows[3][1], rows[7][0], rows[11][1] = "", "NA", "nan"
+    path.write_text("a,b\n" + "\n".join(",".join(row) for row in rows) + "\n")
+    assert "x: contains NaN" in run_error(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
+    status, _, _ = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1", "--missing", "em")
+    assert status == 0
