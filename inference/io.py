@@ -82,29 +82,31 @@ def read_numeric_csv(path: str | os.PathLike, columns: list[str] | None = None) 
     return _numeric_columns(table, path, columns), columns
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """``path`` as a Path whose folder exists and is writable, checked before any work is done."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"--output: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"--output: folder {folder} is not writable")
-    if path.is_dir():
-        raise ValueError(f"--output: {path} is a directory")
-    return path
-
-
 def check_output_directory(path: str | os.PathLike, option: str) -> Path:
-    """``path`` as a Path to an existing, writable directory, checked before any work is done.
+    """``path`` as a Path to an existing directory where a file can be created, checked before any work.
 
     ``option`` names the command-line option in the error (for instance ``--plots``).
+    Writability is tried, not inferred from permissions, which a superuser ignores.
     """
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{option}: {path} is not an existing directory")
-    if not os.access(path, os.W_OK):
-        raise ValueError(f"{option}: directory {path} is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"{option}: directory {path} is not writable ({error.strerror})") from None
+    return path
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path to a file that can be created, in a folder that exists, checked before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--output: {path} is a directory")
+    if not path.parent.is_dir():
+        raise ValueError(f"--output: folder {path.parent} does not exist")
+    check_output_directory(path.parent, "--output")
     return path
 
 
