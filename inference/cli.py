@@ -287,6 +287,12 @@ def _gaussian_data(args) -> tuple[np.ndarray, list[str], int | range]:
     """The data, their column names, and the component count(s) asked for or the data's default."""
     if args.data is not None:
         x, columns = read_numeric_csv(args.data, args.columns)
+        constant = [name for name, values in zip(columns, x.T) if np.nanmin(values) == np.nanmax(values)]
+        if len(columns) > 1 and constant:
+            raise ValueError(
+                f"--data: column {constant[0]!r} is constant, so it says nothing about the components; "
+                "leave it out with --columns"
+            )
         default = 3
     elif args.columns is not None:
         raise ValueError("--columns: only with --data")

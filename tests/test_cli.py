@@ -167,7 +167,7 @@ def test_fit_gmm_reads_chosen_columns(capsys, tmp_path):
         ("a,b\n1,2\n3,\n5,6\n", [], "x: contains NaN"),
         ("a,b\n1,inf\n3,4\n5,6\n", [], "x: contains inf"),
         ("a,b\n1,2\n3,4\n", ["--components", "3"], "n_components: 3 components need at least as many rows, got 2"),
-        ("a,b\n1,2\n1,4\n1,5\n", ["--components", "1"], "constant"),
+        ("a,b\n1,2\n1,4\n1,5\n", ["--components", "1"], "--data: column 'a' is constant"),
         ("a,b\n1,2\n3,4\n", ["--columns", "a,c"], "--columns: ['c'] not in"),
     ],
 )
