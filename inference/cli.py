@@ -19,6 +19,7 @@ from models.marks import class_marks
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from .em.gaussian import COVARIANCE_TYPES
 from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
+from .modes import chain_optima, distinct_optima
 
 __all__ = ["main"]
 
@@ -169,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, data in (("two-coins", "experiments of 20 flips from coins 0.3 / 0.7"), ("gmm", "draws of a 1-D mixture")):
         _grow_parser(grow, name, f"EM's MAP and standard errors against NUTS on simulated {data}")
+    choose = commands.add_parser("choose", help="how many components: BIC and AIC beside PSIS-LOO").add_subparsers(
+        dest="problem", required=True
+    )
+    for name, build in (("two-coins", _coin_parser), ("gmm", _gaussian_parser)):
+        parser_k = build(choose, name, f"EM's BIC and AIC beside PSIS-LOO for K = 1 to --max-components ({name})", sampling=False)
+        parser_k.add_argument("--max-components", type=_positive, default=4, help="largest K to fit (default 4)")
+        parser_k.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
+        parser_k.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
+        parser_k.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+        parser_k.set_defaults(prior=BetaDirichletPrior() if name == "two-coins" else GaussianMixturePrior())
     return parser
 
 
@@ -226,6 +237,7 @@ def _fit_two_coins(args) -> None:
     print(pd.DataFrame({name: value for name, value in fit.params.items()}).rename_axis("coin").to_string())
     status = "converged" if fit.converged else "did NOT converge"
     print(f"{fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
+    _print_optima(fit)
 
 
 def _report(comparison, args, output, plots) -> None:
@@ -248,6 +260,10 @@ def _report(comparison, args, output, plots) -> None:
     for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
         status = "converged" if fit.converged else "did NOT converge"
         print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
+    optima = distinct_optima(comparison.em_map)
+    if len(optima) > 1:
+        print(f"EM's MAP starts reached {len(optima)} distinct optima; the chains' posterior means lie nearest to:")
+        print(chain_optima(comparison.tree["posterior"].dataset, optima).to_string())
     if comparison.divergences:
         print(f"Warning: {comparison.divergences} divergent transitions; the posterior summary may be biased "
               "(raise --tune, or check the prior).")
@@ -359,6 +375,7 @@ def _fit_gmm(args) -> None:
         print(f"{name} =\n{np.array2string(np.asarray(value), precision=6, suppress_small=True)}")
     status = "converged" if fit.converged else "did NOT converge"
     print(f"{fit.objective_name} = {fit.objective:.6f}, BIC = {table.loc[best, 'bic']:.6f}, {fit.n_iter} iterations ({status})")
+    _print_optima(fit)
 
 
 def _compare_gmm(args) -> None:
@@ -444,6 +461,42 @@ def _grow(args) -> None:
         print(largest.join(ratios).to_string())
 
 
+def _choose(args) -> None:
+    from .model_choice import choose_gaussian_components, choose_n_coins
+
+    if args.prior is None:
+        raise ValueError("--prior: LOO needs a proper prior for PyMC, not none")
+    sampling = dict(n_init=args.n_init, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed)
+    if args.problem == "two-coins":
+        heads, flips = _coin_data(args)
+        table = choose_n_coins(
+            heads, flips, max_coins=args.max_components, prior=args.prior, fix_weights=not args.estimate_weights, **sampling
+        )
+    else:
+        if args.missing == "em":
+            raise ValueError("--missing: LOO needs complete data; fit with missing values by em-bayes fit gmm")
+        x, _, _ = _gaussian_data(args)
+        table = choose_gaussian_components(
+            x, max_components=args.max_components, covariance_type=args.covariance, prior=args.prior, **sampling
+        )
+    if args.json:
+        print(table.reset_index().to_json(orient="records", indent=2))
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
+        print(table.to_string())
+
+
+def _print_optima(fit: EMResult) -> None:
+    """Say how many distinct optima the restarts of ``fit`` reached, with a table when more than one."""
+    optima = distinct_optima(fit)
+    if len(optima) == 1:
+        print(f"All {len(fit.restarts)} starts reached one optimum.")
+        return
+    print(f"The {len(fit.restarts)} starts reached {len(optima)} distinct optima (0 is the best):")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
+        print(optima.to_string())
+
+
 _COMMANDS = {
     ("fit", "two-coins"): _fit_two_coins,
     ("compare", "two-coins"): _compare_two_coins,
@@ -451,6 +504,8 @@ _COMMANDS = {
     ("compare", "gmm"): _compare_gmm,
     ("grow", "two-coins"): _grow,
     ("grow", "gmm"): _grow,
+    ("choose", "two-coins"): _choose,
+    ("choose", "gmm"): _choose,
 }
 
 

@@ -207,3 +207,26 @@ def test_fit_gmm_reads_empty_and_na_cells_as_missing(capsys, tmp_path):
     assert "x: contains NaN" in run_error(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
     status, _, _ = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1", "--missing", "em")
     assert status == 0
+
+
+def test_fit_reports_distinct_optima(capsys):
+    # Heads 1, 5, 9 three times over: two mirror-image optima of equal likelihood.
+    status, out, _ = run(capsys, "fit", "two-coins", "--heads", "1,5,9,1,5,9,2,5,8", "--estimate-weights")
+    assert status == 0
+    assert "reached 2 distinct optima" in out
+
+
+def test_fit_reports_a_single_optimum(capsys):
+    status, out, _ = run(capsys, "fit", "two-coins")
+    assert "All 10 starts reached one optimum." in out
+
+
+@pytest.mark.slow
+def test_choose_two_coins_tabulates_bic_and_loo(capsys):
+    status, out, _ = run(
+        capsys, "choose", "two-coins", "--max-components", "2", "--draws", "200", "--tune", "200", "--chains", "2", "--json"
+    )
+    assert status == 0
+    rows = json.loads(out)
+    assert [row["components"] for row in rows] == [1, 2]
+    assert {"bic", "aic", "elpd_loo", "best_by_bic", "best_by_loo"} <= set(rows[0])
