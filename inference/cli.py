@@ -384,42 +384,28 @@ def _compare_gmm(args) -> None:
     plots = None if args.plots is None else check_output_directory(args.plots, "--plots")
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (default), not none")
+    options = dict(
+        covariance_type=args.covariance,
+        prior=args.prior,
+        n_init=args.n_init,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.json,
+    )
     if args.missing == "em":
-        _compare_imputation(x, columns, n_components, args, output)
+        from .imputation import compare_imputation
+
+        _report_imputation(compare_imputation(x, n_components, columns=columns, **options), args, output)
         return
     from .compare import compare_gaussian_mixture
 
-    comparison = compare_gaussian_mixture(
-        x,
-        n_components,
-        covariance_type=args.covariance,
-        prior=args.prior,
-        n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
-        progressbar=not args.json,
-    )
-    _report(comparison, args, output, plots)
+    _report(compare_gaussian_mixture(x, n_components, **options), args, output, plots)
 
 
-def _compare_imputation(x: np.ndarray, columns: list[str], n_components: int, args, output) -> None:
-    from .imputation import compare_imputation
-
-    comparison = compare_imputation(
-        x,
-        n_components,
-        covariance_type=args.covariance,
-        prior=args.prior,
-        n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
-        progressbar=not args.json,
-        columns=columns,
-    )
+def _report_imputation(comparison, args, output) -> None:
+    """Save and print an imputation comparison as the options ask."""
     if output is not None:
         comparison.to_netcdf(output)
     if args.json:

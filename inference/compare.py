@@ -32,12 +32,30 @@ CI_PROB = 0.94
 R_HAT_LIMIT = 1.01
 """Chains whose r_hat exceeds this disagree and are flagged."""
 
+HDI_COLUMNS = (f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub")
+"""ArviZ's names for the HDI bounds in its summary."""
+
 EM_TOL = 1e-10
 """EM's tolerance here: tight enough that estimates are accurate to about 1e-6."""
 
 
+class PosteriorRun:
+    """What every comparison holding a PyMC ``tree`` offers: its divergences and an atomic save."""
+
+    tree: xr.DataTree
+
+    @property
+    def divergences(self) -> int:
+        """Divergent NUTS transitions over all chains (0 for a healthy run)."""
+        return int(self.tree["sample_stats"]["diverging"].sum())
+
+    def to_netcdf(self, path: str | os.PathLike) -> None:
+        """Write ``tree`` to ``path``, atomically: a failed write leaves no file behind."""
+        write_netcdf(self.tree, path)
+
+
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(PosteriorRun):
     """EM and Bayesian inference on the same data, model and prior.
 
     Attributes
@@ -68,11 +86,6 @@ class Comparison:
     em_mle: EMResult
     em_map: EMResult
 
-    @property
-    def divergences(self) -> int:
-        """Divergent NUTS transitions over all chains (0 for a healthy run)."""
-        return int(self.tree["sample_stats"]["diverging"].sum())
-
     def to_json_dict(self) -> dict:
         """Plain, JSON-serialisable results: the two tables and EM's convergence."""
         return {
@@ -90,9 +103,19 @@ class Comparison:
             },
         }
 
-    def to_netcdf(self, path: str | os.PathLike) -> None:
-        """Write ``tree`` to ``path``, atomically: a failed write leaves no file behind."""
-        write_netcdf(self.tree, path)
+def posterior_table(tree: xr.DataTree, names: list[str], estimates: dict[str, pd.Series]) -> pd.DataFrame:
+    """Point estimates beside the posterior, one row per scalar parameter (``theta[0]``, ...).
+
+    ``estimates`` maps a column name to estimates labelled as ArviZ labels
+    them, and must hold ``em_map``. Adds the posterior ``mean``, ``sd``, 94%
+    HDI, ``r_hat``, ``ess_bulk``, ``em_map_in_hdi`` and ``r_hat_ok``.
+    """
+    summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
+    lower, upper = HDI_COLUMNS
+    table = pd.DataFrame(estimates).join(summary[["mean", "sd", lower, upper, "r_hat", "ess_bulk"]])
+    table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
+    table["r_hat_ok"] = table["r_hat"] <= R_HAT_LIMIT
+    return table
 
 
 def _labelled(values: xr.DataArray) -> pd.Series:
@@ -138,25 +161,23 @@ def _compare(
         {name: (model.named_vars_to_dims[name], value) for name, value in pymc_map.items()},
         coords={dim: np.asarray(values) for dim, values in model.coords.items()},
     )
-    summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
-    lower, upper = f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub"
-    wald_lower, wald_upper = f"wald{round(CI_PROB * 100)}_lb", f"wald{round(CI_PROB * 100)}_ub"
     se_data = xr.Dataset(
         {name: (em_map.dims[name], np.asarray(em_map_se[name])) for name in names}, coords=dict(em_map.coords)
     )
-    table = pd.DataFrame(
+    table = posterior_table(
+        tree,
+        names,
         {
             "em_mle": _estimates(em_mle_data, names),
             "em_map": _estimates(em_map_data, names),
             "pymc_map": _estimates(pymc_map_data, names),
-        }
-    ).join(summary[["mean", "sd"]])
-    table["em_map_se"] = _estimates(se_data, names)
-    table = table.join(summary[[lower, upper]])
-    table[wald_lower], table[wald_upper] = wald_interval(table["em_map"], table["em_map_se"], prob=CI_PROB)
-    table = table.join(summary[["r_hat", "ess_bulk"]])
-    table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
-    table["r_hat_ok"] = table["r_hat"] <= R_HAT_LIMIT
+        },
+    )
+    table.insert(table.columns.get_loc("sd") + 1, "em_map_se", _estimates(se_data, names))
+    wald_lower, wald_upper = wald_interval(table["em_map"], table["em_map_se"], prob=CI_PROB)
+    after_hdi = table.columns.get_loc(HDI_COLUMNS[1]) + 1
+    table.insert(after_hdi, f"wald{round(CI_PROB * 100)}_lb", wald_lower)
+    table.insert(after_hdi + 1, f"wald{round(CI_PROB * 100)}_ub", wald_upper)
 
     posterior_probability = assignment_probabilities(model, tree["posterior"].dataset)
     sample_dim, component_dim = posterior_probability.dims

@@ -8,7 +8,6 @@ quantity than EM's mode with the cells integrated out.
 """
 
 from dataclasses import dataclass
-import os
 
 import arviz as az
 import numpy as np
@@ -18,15 +17,14 @@ import xarray as xr
 from models.gaussian_mixture import gaussian_mixture_model
 
 from .bayes import sample_posterior
-from .compare import CI_PROB, EM_TOL, R_HAT_LIMIT, _estimates
+from .compare import CI_PROB, EM_TOL, HDI_COLUMNS, PosteriorRun, _estimates, posterior_table
 from .em import GaussianMixturePrior, ImputedGaussianMixtureResult, fit_gaussian_mixture
-from .io import write_netcdf
 
 __all__ = ["ImputationComparison", "compare_imputation"]
 
 
 @dataclass(frozen=True)
-class ImputationComparison:
+class ImputationComparison(PosteriorRun):
     """EM and PyMC on the same incomplete data, model and prior.
 
     Attributes
@@ -50,11 +48,6 @@ class ImputationComparison:
     em_mle: ImputedGaussianMixtureResult
     em_map: ImputedGaussianMixtureResult
 
-    @property
-    def divergences(self) -> int:
-        """Divergent NUTS transitions over all chains."""
-        return int(self.tree["sample_stats"]["diverging"].sum())
-
     def to_json_dict(self) -> dict:
         """Plain, JSON-serialisable results: the parameter and cell tables."""
         return {
@@ -62,10 +55,6 @@ class ImputationComparison:
             "cells": self.cells.to_dict(orient="records"),
             "divergences": self.divergences,
         }
-
-    def to_netcdf(self, path: str | os.PathLike) -> None:
-        """Write ``tree`` to ``path`` atomically."""
-        write_netcdf(self.tree, path)
 
 
 def compare_imputation(
@@ -112,13 +101,10 @@ def compare_imputation(
     )
 
     em_mle_data, em_map_data = em_mle.to_dataset(), em_map.to_dataset()
-    summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
-    lower, upper = f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub"
-    table = pd.DataFrame({"em_mle": _estimates(em_mle_data, names), "em_map": _estimates(em_map_data, names)}).join(
-        summary[["mean", "sd", lower, upper, "r_hat", "ess_bulk"]]
+    table = posterior_table(
+        tree, names, {"em_mle": _estimates(em_mle_data, names), "em_map": _estimates(em_map_data, names)}
     )
-    table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
-    table["r_hat_ok"] = table["r_hat"] <= R_HAT_LIMIT
+    lower, upper = HDI_COLUMNS
 
     imputed = tree["posterior"]["x_unobserved"]
     interval = az.hdi(imputed.values.reshape(-1, imputed.shape[-1]).T, prob=CI_PROB)
