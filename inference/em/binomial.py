@@ -11,6 +11,7 @@ million experiments of ten flips cost what eleven rows cost.
 """
 
 from functools import partial
+import warnings
 
 import numpy as np
 from scipy import special, stats
@@ -114,6 +115,13 @@ def _starts(
         return [{"theta": theta, "weights": weights}]
     starts = []
     distinct = np.unique(proportions)
+    if distinct.size < n_components:
+        warnings.warn(
+            f"n_components: {n_components} coins but only {distinct.size} distinct proportions of heads, so "
+            "some coins come back duplicated; decrease the number of coins",
+            UserWarning,
+            stacklevel=3,
+        )
     for _ in range(n_init):
         picked = rng.choice(distinct, size=n_components, replace=distinct.size < n_components)
         jitter = rng.uniform(-0.05, 0.05, size=n_components)
@@ -133,6 +141,7 @@ def fit_binomial_mixture(
     max_iter: int = 1000,
     n_init: int = 1,
     random_state=None,
+    accelerate: bool = False,
 ) -> EMResult:
     """Fit a K-component binomial mixture by EM.
 
@@ -160,6 +169,10 @@ def fit_binomial_mixture(
         Number of starts; the run with the highest objective is returned.
     random_state : int, numpy Generator or None
         Seed for the starts.
+    accelerate : bool
+        Extrapolate by SQUAREM (see :mod:`inference.em.loop`): the same
+        optimum in fewer iterations when the components overlap and plain EM
+        crawls; the objective still never decreases.
 
     Returns
     -------
@@ -188,6 +201,7 @@ def fit_binomial_mixture(
         max_iter=max_iter,
         order_key=lambda params: params["theta"],
         component_axes={"theta": 0, "weights": 0},
+        accelerate=accelerate,
     )
     return EMResult.from_run(
         best,

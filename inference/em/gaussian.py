@@ -73,6 +73,133 @@ def _not_positive_definite(name: str, component: int | None) -> ValueError:
 
 
 ###############################################################################
+# Rows in blocks: every temporary of a block stays in cache
+
+# A block's widest temporary holds about this many floats: 2**16 (512 KiB) is half
+# of one core's 1 MiB L2 cache on our machine (Xeon @ 2.50GHz, 35.8 MiB shared L3).
+# Chosen by timing one E-step plus M-step at (n=1e6, d=2, K=3) and (1e6, 10, 8),
+# full and diag: 2**14 to 2**17 were within 10% of each other, 2**12 paid NumPy's
+# per-call overhead (+30% at d=2) and 2**20 (8 MiB, out of L2) was 15-40% slower.
+_BLOCK_FLOATS = 2**16
+
+
+def _row_blocks(n_rows: int, width: int) -> list[slice]:
+    """Consecutive row slices covering ``range(n_rows)``, each about ``_BLOCK_FLOATS // width`` rows.
+
+    ``width`` is the number of floats per row in the block's widest temporary.
+    """
+    step = max(1, _BLOCK_FLOATS // max(width, 1))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+@dataclass(frozen=True)
+class _Whitened:
+    """Squared Mahalanobis distances of every component by one matrix product (full and tied).
+
+    With the lower Cholesky factor ``L_k`` of ``Sigma_k``,
+    ``(x - mu_k)^T Sigma_k^-1 (x - mu_k) = |L_k^-1 (x - c) - L_k^-1 (mu_k - c)|^2``.
+    ``centre`` c (n_features,) is the mixture's mean, subtracted first so that
+    rows far from the origin do not lose digits. ``whitening`` (n_components *
+    n_features, n_features) stacks the ``L_k^-1``, ``offset`` (n_components *
+    n_features, 1) the ``L_k^-1 (mu_k - c)``, ``summing`` (n_components,
+    n_components * n_features) adds each component's squares, ``log_det``
+    (n_components,) is ``log |Sigma_k|``.
+    """
+
+    centre: np.ndarray
+    whitening: np.ndarray
+    offset: np.ndarray
+    summing: np.ndarray
+    log_det: np.ndarray
+
+    @classmethod
+    def from_factors(cls, means: np.ndarray, factors: np.ndarray, weights: np.ndarray) -> "_Whitened":
+        """From ``means`` (n_components, n_features), lower Cholesky ``factors`` (n_components, n_features, n_features)
+        and the ``weights`` (n_components,) that place the centre."""
+        n_components, n_features = means.shape
+        centre = _mixture_centre(weights, means)
+        identity = np.eye(n_features)
+        inverses = np.stack([linalg.solve_triangular(factor, identity, lower=True) for factor in factors])
+        offset = np.einsum("kde,ke->kd", inverses, means - centre)
+        return cls(
+            centre=centre,
+            whitening=inverses.reshape(n_components * n_features, n_features),
+            offset=offset.reshape(-1, 1),
+            summing=np.repeat(np.eye(n_components), n_features, axis=1),
+            log_det=2 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1),
+        )
+
+    @property
+    def width(self) -> int:
+        return self.whitening.shape[0]
+
+    def distances(self, x: np.ndarray) -> np.ndarray:
+        """Squared distances (n_components, n_rows) of the rows ``x`` (n_rows, n_features).
+
+        Components run along the first axis so that every broadcast runs along
+        the long, contiguous row axis (NumPy is slow along a short last axis).
+        """
+        whitened = self.whitening @ (x.T - self.centre[:, None])
+        whitened -= self.offset
+        np.square(whitened, out=whitened)
+        return self.summing @ whitened
+
+
+@dataclass(frozen=True)
+class _Diagonal:
+    """Squared Mahalanobis distances for diagonal covariances, by two matrix products (diag and spherical).
+
+    With precisions ``P_kj = 1 / sigma2_kj`` and ``m_k = mu_k - c``,
+    ``sum_j P_kj (x_j - mu_kj)^2 = P_k . (x - c)^2 - 2 (m_k P_k) . (x - c) + sum_j m_kj^2 P_kj``.
+    ``centre`` c (n_features,) is the mixture's mean; ``quadratic`` and
+    ``linear`` (n_components, n_features) are ``P`` and ``-2 m P``, ``offset``
+    (n_components, 1) the last sum, ``log_det`` (n_components,)
+    ``sum_j log sigma2_kj``.
+    """
+
+    centre: np.ndarray
+    quadratic: np.ndarray
+    linear: np.ndarray
+    offset: np.ndarray
+    log_det: np.ndarray
+
+    @classmethod
+    def from_variances(cls, means: np.ndarray, variances: np.ndarray, weights: np.ndarray) -> "_Diagonal":
+        """From ``means`` and positive ``variances`` (n_components, n_features) and ``weights`` (n_components,)."""
+        centre = _mixture_centre(weights, means)
+        precisions = 1.0 / variances
+        shifted = means - centre
+        return cls(
+            centre=centre,
+            quadratic=precisions,
+            linear=-2 * shifted * precisions,
+            offset=(np.square(shifted) * precisions).sum(axis=1)[:, None],
+            log_det=np.log(variances).sum(axis=1),
+        )
+
+    @property
+    def width(self) -> int:
+        return max(self.quadratic.shape)
+
+    def distances(self, x: np.ndarray) -> np.ndarray:
+        """Squared distances (n_components, n_rows) of the rows ``x`` (n_rows, n_features); see :class:`_Whitened`."""
+        centred = x.T - self.centre[:, None]
+        result = self.linear @ centred
+        np.square(centred, out=centred)
+        result += self.quadratic @ centred
+        result += self.offset
+        return result
+
+
+def _mixture_centre(weights: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The weighted mean of ``means`` (n_components, n_features), or their plain mean if ``weights`` are unusable."""
+    total = weights.sum()
+    if np.isfinite(total) and total > 0:
+        return weights @ means / total
+    return means.mean(axis=0)
+
+
+###############################################################################
 # Full covariance: (n_components, n_features, n_features)
 
 
@@ -87,19 +214,9 @@ def _cholesky_full(covariances: np.ndarray, name: str) -> np.ndarray:
     return factors
 
 
-def _log_gaussian_full(x: np.ndarray, means: np.ndarray, covariances: np.ndarray, name: str) -> np.ndarray:
-    """``log N(x[i] | means[k], covariances[k])``, shape (n_samples, n_components).
-
-    ``x`` (n_samples, n_features), ``means`` (n_components, n_features),
-    ``covariances`` (n_components, n_features, n_features).
-    """
-    factors = _cholesky_full(covariances, name)
-    log_prob = np.empty((x.shape[0], means.shape[0]))
-    for k, (mean, factor) in enumerate(zip(means, factors)):
-        whitened = linalg.solve_triangular(factor, (x - mean).T, lower=True)
-        log_det = 2 * np.log(np.diag(factor)).sum()
-        log_prob[:, k] = -0.5 * (x.shape[1] * np.log(2 * np.pi) + log_det + np.square(whitened).sum(axis=0))
-    return log_prob
+def _quadratic_full(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, name: str) -> _Whitened:
+    """Distances for ``means`` (n_components, n_features), ``covariances`` (n_components, n_features, n_features)."""
+    return _Whitened.from_factors(means, _cholesky_full(covariances, name), weights)
 
 
 def _covariances_full(
@@ -137,19 +254,10 @@ def _cholesky_tied(covariance: np.ndarray, name: str) -> np.ndarray:
         raise _not_positive_definite(name, None) from None
 
 
-def _log_gaussian_tied(x: np.ndarray, means: np.ndarray, covariance: np.ndarray, name: str) -> np.ndarray:
-    """``log N(x[i] | means[k], covariance)``, shape (n_samples, n_components).
-
-    ``x`` (n_samples, n_features), ``means`` (n_components, n_features),
-    ``covariance`` (n_features, n_features).
-    """
+def _quadratic_tied(weights: np.ndarray, means: np.ndarray, covariance: np.ndarray, name: str) -> _Whitened:
+    """Distances for ``means`` (n_components, n_features) and one ``covariance`` (n_features, n_features)."""
     factor = _cholesky_tied(covariance, name)
-    log_det = 2 * np.log(np.diag(factor)).sum()
-    log_prob = np.empty((x.shape[0], means.shape[0]))
-    for k, mean in enumerate(means):
-        whitened = linalg.solve_triangular(factor, (x - mean).T, lower=True)
-        log_prob[:, k] = -0.5 * (x.shape[1] * np.log(2 * np.pi) + log_det + np.square(whitened).sum(axis=0))
-    return log_prob
+    return _Whitened.from_factors(means, np.broadcast_to(factor, (means.shape[0], *factor.shape)), weights)
 
 
 def _covariances_tied(
@@ -186,16 +294,9 @@ def _check_variances(variances: np.ndarray, name: str) -> np.ndarray:
     return variances
 
 
-def _log_gaussian_diag(x: np.ndarray, means: np.ndarray, variances: np.ndarray, name: str) -> np.ndarray:
-    """``log N(x[i] | means[k], diag(variances[k]))``, shape (n_samples, n_components).
-
-    ``x`` (n_samples, n_features), ``means`` and ``variances`` (n_components,
-    n_features).
-    """
-    _check_variances(variances, name)
-    whitened = (x[:, None, :] - means[None, :, :]) / np.sqrt(variances)[None, :, :]
-    log_det = np.log(variances).sum(axis=1)
-    return -0.5 * (x.shape[1] * np.log(2 * np.pi) + log_det + np.square(whitened).sum(axis=2))
+def _quadratic_diag(weights: np.ndarray, means: np.ndarray, variances: np.ndarray, name: str) -> _Diagonal:
+    """Distances for ``means`` and ``variances`` (n_components, n_features)."""
+    return _Diagonal.from_variances(means, _check_variances(variances, name), weights)
 
 
 def _covariances_diag(
@@ -225,13 +326,9 @@ def _n_covariance_parameters_diag(n_components: int, n_features: int) -> int:
 # Spherical covariance: one variance per component, (n_components,)
 
 
-def _log_gaussian_spherical(x: np.ndarray, means: np.ndarray, variances: np.ndarray, name: str) -> np.ndarray:
-    """``log N(x[i] | means[k], variances[k] I)``, shape (n_samples, n_components).
-
-    ``x`` (n_samples, n_features), ``means`` (n_components, n_features),
-    ``variances`` (n_components,).
-    """
-    return _log_gaussian_diag(x, means, np.broadcast_to(variances[:, None], means.shape), name)
+def _quadratic_spherical(weights: np.ndarray, means: np.ndarray, variances: np.ndarray, name: str) -> _Diagonal:
+    """Distances for ``means`` (n_components, n_features) and ``variances`` (n_components,)."""
+    return _quadratic_diag(weights, means, np.broadcast_to(variances[:, None], means.shape), name)
 
 
 def _covariances_spherical(
@@ -276,6 +373,74 @@ def _scatter_diagonals(resp: np.ndarray, diff: np.ndarray) -> np.ndarray:
     return np.einsum("nk,nkd->kd", resp, np.square(diff))
 
 
+# Up to this many features a block's scatter is summed from the rows' outer products
+# (d (d + 1) / 2 per row, then one matrix product for all components); with more,
+# one matrix product per component is faster. Measured one thread: at d = 10, K = 8
+# the outer products were 2x faster, at d = 50, K = 5 the per-component products 2x.
+_OUTER_PRODUCT_FEATURES = 16
+
+
+def _blocked_scatter_matrices(resp: np.ndarray, x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """``S_k = sum_i resp[i, k] (x_i - centres[k]) (x_i - centres[k])^T``, shape (n_components, n_features, n_features).
+
+    ``resp`` (n_samples, n_components), ``x`` (n_samples, n_features),
+    ``centres`` (n_components, n_features). Rows go in blocks, without the
+    (n_samples, n_components, n_features) differences of
+    :func:`_scatter_matrices`. Moments are summed about one shift ``s`` (the
+    centres' mean weighted by the counts) and moved to each centre exactly:
+    with ``y = x - s``, ``f_k = sum_i r_ik y_i`` and ``delta_k = centres[k] - s``,
+    ``S_k = sum_i r_ik y_i y_i^T - f_k delta_k^T - delta_k f_k^T + n_k delta_k delta_k^T``.
+    """
+    n_components, n_features = centres.shape
+    counts = np.ones(x.shape[0]) @ resp
+    shift = _mixture_centre(counts, centres)
+    first = np.zeros((n_components, n_features))
+    if n_features <= _OUTER_PRODUCT_FEATURES:
+        rows_of, columns_of = np.triu_indices(n_features)
+        products_sum = np.zeros((n_components, rows_of.size))
+        for rows in _row_blocks(x.shape[0], rows_of.size + n_features):
+            shifted = x[rows].T - shift[:, None]
+            weights = resp[rows]
+            first += (shifted @ weights).T
+            products_sum += ((shifted[rows_of] * shifted[columns_of]) @ weights).T
+        second = np.empty((n_components, n_features, n_features))
+        second[:, rows_of, columns_of] = products_sum
+        second[:, columns_of, rows_of] = products_sum
+    else:
+        second = np.zeros((n_components, n_features, n_features))
+        for rows in _row_blocks(x.shape[0], 2 * n_features):
+            shifted = x[rows].T - shift[:, None]
+            weights = resp[rows]
+            first += (shifted @ weights).T
+            for k in range(n_components):
+                second[k] += (shifted * weights[:, k]) @ shifted.T
+    delta = centres - shift
+    cross = first[:, :, None] * delta[:, None, :]
+    return second - cross - np.swapaxes(cross, 1, 2) + counts[:, None, None] * delta[:, :, None] * delta[:, None, :]
+
+
+def _blocked_scatter_diagonals(resp: np.ndarray, x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The diagonals ``S_kjj`` of :func:`_blocked_scatter_matrices`, shape (n_components, n_features).
+
+    About the same shift ``s``:
+    ``S_kjj = sum_i r_ik y_ij^2 - 2 delta_kj sum_i r_ik y_ij + delta_kj^2 n_k``
+    with ``y = x - s`` and ``delta = centres - s``: two matrix products per
+    block for all components at once.
+    """
+    counts = np.ones(x.shape[0]) @ resp
+    shift = _mixture_centre(counts, centres)
+    first = np.zeros_like(centres)
+    second = np.zeros_like(centres)
+    for rows in _row_blocks(x.shape[0], x.shape[1]):
+        shifted = x[rows].T - shift[:, None]
+        weights = resp[rows]
+        first += (shifted @ weights).T
+        np.square(shifted, out=shifted)
+        second += (shifted @ weights).T
+    delta = centres - shift
+    return second - 2 * delta * first + np.square(delta) * counts[:, None]
+
+
 ###############################################################################
 # Dispatch on the covariance type
 
@@ -285,11 +450,17 @@ _CHECK_COVARIANCES = {
     "diag": _check_variances,
     "spherical": _check_variances,
 }
-_LOG_GAUSSIAN = {
-    "full": _log_gaussian_full,
-    "tied": _log_gaussian_tied,
-    "diag": _log_gaussian_diag,
-    "spherical": _log_gaussian_spherical,
+_QUADRATIC = {
+    "full": _quadratic_full,
+    "tied": _quadratic_tied,
+    "diag": _quadratic_diag,
+    "spherical": _quadratic_spherical,
+}
+_BLOCKED_SCATTER = {
+    "full": _blocked_scatter_matrices,
+    "tied": _blocked_scatter_matrices,
+    "diag": _blocked_scatter_diagonals,
+    "spherical": _blocked_scatter_diagonals,
 }
 _SCATTER = {
     "full": _scatter_matrices,
@@ -339,9 +510,39 @@ def log_joint(
     ``x`` (n_samples, n_features), ``weights`` (n_components,), ``means``
     (n_components, n_features); ``covariances`` shaped by ``covariance_type``.
     """
-    with np.errstate(divide="ignore"):
+    quadratic, constant = _joint_terms(weights, means, covariances, covariance_type)
+    joint = np.empty((x.shape[0], weights.shape[0]), order="F")
+    for rows in _row_blocks(x.shape[0], quadratic.width):
+        block = quadratic.distances(x[rows])
+        block *= -0.5
+        block += constant[:, None]
+        joint[rows] = block.T
+    return joint
+
+
+def _joint_terms(
+    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, covariance_type: str
+) -> tuple[_Whitened | _Diagonal, np.ndarray]:
+    """The distances of every component and the constant (n_components,) of :func:`log_joint`.
+
+    ``log_joint = constant - distances / 2`` with
+    ``constant = log weights - (d log(2 pi) + log |Sigma_k|) / 2``.
+    """
+    quadratic = _QUADRATIC[covariance_type](weights, means, covariances, "covariances")
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_weights = np.log(weights)
-    return log_weights + _LOG_GAUSSIAN[covariance_type](x, means, covariances, "covariances")
+    return quadratic, log_weights - 0.5 * (means.shape[1] * np.log(2 * np.pi) + quadratic.log_det)
+
+
+def _log_sum_exp_columns(joint: np.ndarray) -> np.ndarray:
+    """``log sum_k exp(joint[k, i])``, shape (n_rows,), for ``joint`` (n_components, n_rows).
+
+    A column of -inf gives -inf, as in ``scipy.special.logsumexp``.
+    """
+    top = joint.max(axis=0)
+    top[~np.isfinite(top)] = 0.0
+    with np.errstate(under="ignore", divide="ignore"):
+        return np.log(np.exp(joint - top).sum(axis=0)) + top
 
 
 def e_step(
@@ -354,10 +555,29 @@ def e_step(
     """Log responsibilities (n_samples, n_components) and the objective at ``params``.
 
     The objective is the log-likelihood of all rows of ``x`` (n_samples,
-    n_features), plus the log prior density when ``prior`` is given.
+    n_features), plus the log prior density when ``prior`` is given. Rows go
+    in blocks (see :data:`_BLOCK_FLOATS`): memory is the (n_samples,
+    n_components) result plus one block's temporaries. The result is in
+    Fortran order, and ``x`` is best given so (as :func:`fit_gaussian_mixture`
+    does): every block then reads and writes each column contiguously.
     """
-    joint = log_joint(x, params["weights"], params["means"], params["covariances"], covariance_type)
-    return _normalise(joint, params, covariance_type, prior)
+    weights = params["weights"]
+    quadratic, constant = _joint_terms(weights, params["means"], params["covariances"], covariance_type)
+    log_resp = np.empty((x.shape[0], weights.shape[0]), order="F")
+    log_likelihood = 0.0
+    for rows in _row_blocks(x.shape[0], quadratic.width):
+        joint = quadratic.distances(x[rows])
+        joint *= -0.5
+        joint += constant[:, None]
+        log_norm = _log_sum_exp_columns(joint)
+        with np.errstate(under="ignore", invalid="ignore"):
+            joint -= log_norm
+        log_resp[rows] = joint.T
+        log_likelihood += log_norm.sum()
+    objective = float(log_likelihood)
+    if prior is not None:
+        objective += prior.log_density(params, covariance_type)
+    return log_resp, objective
 
 
 def _normalise(
@@ -395,9 +615,9 @@ def m_step(
     ``means = (n_k xbar_k + kappa m) / (n_k + kappa)``; the covariances are
     given per type (``_covariances_full`` and siblings).
     """
-    nk = resp.sum(axis=0) + _EMPTY
+    nk = np.ones(x.shape[0]) @ resp + _EMPTY
     centres = (resp.T @ x) / nk[:, None]
-    scatter = _SCATTER[covariance_type](resp, x[:, None, :] - centres[None, :, :])
+    scatter = _BLOCKED_SCATTER[covariance_type](resp, x, centres)
     return _maximise(nk, centres, scatter, covariance_type=covariance_type, prior=prior, reg_covar=reg_covar)
 
 
@@ -537,13 +757,39 @@ def _check_x(x, missing: str = "error") -> np.ndarray:
     return array
 
 
-def _check_no_constant_column(x: np.ndarray) -> None:
-    """Raise if a column of ``x`` (n_samples, n_features), n_features > 1, is constant."""
-    if x.shape[1] > 1 and (np.ptp(x, axis=0) == 0).any():
-        column = np.flatnonzero(np.ptp(x, axis=0) == 0)[0]
-        raise ValueError(
-            f"x: column {column} is constant ({x[0, column]:g}), so no covariance is positive definite; "
-            "drop it or add noise"
+def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
+    """Check ``x`` (n_samples, n_features) can give covariances; warn where they rest on regularisation alone.
+
+    One row gives no covariance at all. A constant column (with more than one
+    feature) has zero variance in every component, so only ``reg_covar`` or
+    the prior (``regularised``) keeps the covariances positive definite. A
+    ``reg_covar`` above a thousandth of a column's variance outweighs the data
+    in that column.
+    """
+    if x.shape[0] < 2:
+        raise ValueError(f"x: a covariance needs at least 2 rows, got {x.shape[0]}")
+    spread = np.ptp(x, axis=0)
+    if x.shape[1] > 1 and (spread == 0).any():
+        column = int(np.flatnonzero(spread == 0)[0])
+        if not regularised:
+            raise ValueError(
+                f"x: column {column} is constant ({x[0, column]:g}), so no covariance is positive definite "
+                "with reg_covar=0 and no prior; drop the column, or use reg_covar > 0 or a prior"
+            )
+        warnings.warn(
+            f"x: column {column} is constant ({x[0, column]:g}); its variance in every component is the "
+            "regularisation's alone and it says nothing about the components: drop it if that is not intended",
+            UserWarning,
+            stacklevel=3,
+        )
+    variances = x.var(axis=0)
+    smallest = variances[variances > 0].min(initial=np.inf)
+    if reg_covar > 1e-3 * smallest:
+        warnings.warn(
+            f"reg_covar: {reg_covar:g} outweighs the data's smallest column variance {smallest:.3g}, so the "
+            "fit reflects reg_covar more than the data; scale the data or lower reg_covar (0 is exact)",
+            UserWarning,
+            stacklevel=3,
         )
 
 
@@ -609,11 +855,21 @@ def _random_starts(
     else uniformly among the distinct rows.
     """
     distinct = np.unique(x, axis=0)
-    if distinct.shape[0] < n_components:
-        raise ValueError(f"n_components: {n_components} components need as many distinct rows, got {distinct.shape[0]}")
+    too_few = distinct.shape[0] < n_components
+    if too_few:
+        warnings.warn(
+            f"n_components: {n_components} components but only {distinct.shape[0]} distinct rows, so some "
+            "components come back empty or duplicated; decrease the number of components",
+            UserWarning,
+            stacklevel=3,
+        )
     starts = []
     for _ in range(n_init):
-        if init == "kmeans++":
+        if too_few:
+            # Every distinct row is a centre; the extra components start on duplicates.
+            extra = rng.choice(distinct.shape[0], size=n_components - distinct.shape[0])
+            labels, _ = vq.vq(x, distinct[np.concatenate([rng.permutation(distinct.shape[0]), extra])])
+        elif init == "kmeans++":
             _, labels = vq.kmeans2(x, n_components, iter=1, minit="++", seed=rng)
         else:
             centres = distinct[rng.choice(distinct.shape[0], size=n_components, replace=False)]
@@ -651,6 +907,7 @@ def fit_gaussian_mixture(
     max_iter: int = 1000,
     random_state=None,
     missing: str = "error",
+    accelerate: bool = False,
 ) -> GaussianMixtureResult:
     """Fit a K-component Gaussian mixture by EM.
 
@@ -690,6 +947,12 @@ def fit_gaussian_mixture(
         needs complete rows), and so is a default ``prior``'s ``mean`` and
         ``scale``. No row and no column may be entirely NaN. Without NaN the
         fit is the complete-data fit.
+    accelerate : bool
+        Extrapolate by SQUAREM (see :mod:`inference.em.loop`): the same
+        optimum in fewer iterations when the components overlap and plain EM
+        crawls; the objective still never decreases. An extrapolated point
+        whose covariances are not positive definite, or whose weights leave
+        the simplex, is discarded for the plain EM step.
 
     Returns
     -------
@@ -711,7 +974,6 @@ def fit_gaussian_mixture(
     x = _check_x(x, missing)
     missing_data.check_observed(x)
     filled = missing_data.mean_imputed(x)
-    _check_no_constant_column(filled)
     n_samples, n_features = x.shape
     n_components = check_n_components(n_components, n_samples, "rows")
     covariance_type = _check_covariance_type(covariance_type)
@@ -720,6 +982,7 @@ def fit_gaussian_mixture(
     tol, max_iter = check_tolerances(tol, max_iter)
     if prior is not None and not isinstance(prior, GaussianMixturePrior):
         raise ValueError(f"prior: expected a GaussianMixturePrior or None, got {prior!r}")
+    _check_scale(filled, reg_covar=reg_covar, regularised=reg_covar > 0 or prior is not None)
     resolved = None if prior is None else prior.resolve(filled, n_components)
     rng = np.random.default_rng(random_state)
 
@@ -734,7 +997,12 @@ def fit_gaussian_mixture(
     if np.isnan(x).any():
         steps = missing_data.bind_steps(x, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
     else:
-        steps = (partial(e_step, x=x, covariance_type=covariance_type, prior=resolved), bound_m_step)
+        # Column by column, the blocked steps read every block of rows contiguously.
+        columns = np.asfortranarray(x)
+        steps = (
+            partial(e_step, x=columns, covariance_type=covariance_type, prior=resolved),
+            partial(m_step, x=columns, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar),
+        )
     best, runs = fit_em(
         *steps,
         starts,
@@ -742,6 +1010,7 @@ def fit_gaussian_mixture(
         max_iter=max_iter,
         order_key=lambda params: params["means"][:, 0],
         component_axes={"weights": 0, "means": 0, "covariances": None if covariance_type == "tied" else 0},
+        accelerate=accelerate,
     )
     responsibilities = np.exp(best.log_resp)
     _warn_empty_components(responsibilities)

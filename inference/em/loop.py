@@ -11,6 +11,19 @@ A model supplies two pure functions bound to its data and prior:
 Parameters are plain ``dict[str, np.ndarray]`` whose keys are the PyMC
 model's variable names. The loop only iterates, records and decides
 convergence; restarts, warnings and component ordering live in :func:`fit_em`.
+
+With ``accelerate=True`` the loop extrapolates along the EM path by SQUAREM
+(Varadhan and Roland 2008, Scand. J. Statist. 35, 335-353), step length SqS3,
+on the parameters flattened to one vector (:func:`flatten`), and takes one EM
+step from the extrapolated point. That step is kept only if the point was valid
+and the step's objective is at least that of the plain EM step it would
+replace (Varadhan and Roland's back-off); otherwise the loop keeps the plain EM
+step, so the objective trace never decreases. A point is invalid when ``e_step`` raises
+``ValueError`` (a covariance that is not positive definite) or returns a
+non-finite objective (a weight or probability outside its range: weights are
+extrapolated on the plane ``sum = 1`` but may leave the simplex). ``m_step``
+is then always called with the responsibilities of one of the last three
+``e_step`` calls.
 """
 
 from collections.abc import Callable, Sequence
@@ -19,7 +32,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["ConvergenceWarning", "EMRun", "fit_em", "run_em"]
+__all__ = ["ConvergenceWarning", "EMRun", "fit_em", "flatten", "run_em", "unflatten"]
 
 Params = dict[str, np.ndarray]
 
@@ -71,6 +84,72 @@ class EMRun:
         )
 
 
+def flatten(params: Params) -> np.ndarray:
+    """Every array of ``params`` raveled and concatenated, by sorted name, shape (n_values,).
+
+    Sorting makes the vector independent of the order in which a step built the dict.
+    """
+    return np.concatenate([np.ravel(params[name]) for name in sorted(params)])
+
+
+def unflatten(vector: np.ndarray, like: Params) -> Params:
+    """The inverse of :func:`flatten`: ``vector`` (n_values,) cut into arrays shaped as those of ``like``."""
+    params, start = {}, 0
+    for name in sorted(like):
+        size = np.size(like[name])
+        params[name] = vector[start : start + size].reshape(np.shape(like[name]))
+        start += size
+    return {name: params[name] for name in like}
+
+
+# SQUAREM's step-length bound: it starts at 1 (no extrapolation), is multiplied
+# by 4 whenever the step reaches it and divided by 4 when a step at the bound
+# is refused (Varadhan and Roland's defaults, as in the R package SQUAREM).
+_FIRST_MAX_STEP = 1.0
+_MAX_STEP_FACTOR = 4.0
+
+_State = tuple[Params, np.ndarray, float]
+
+
+def _squarem_point(
+    e_step: Callable[[Params], tuple[np.ndarray, float]],
+    m_step: Callable[[np.ndarray], Params],
+    states: list[_State],
+    max_step: float,
+) -> tuple[float, _State | None]:
+    """The SqS3 step length, and the EM step from the extrapolated point, from three successive EM states.
+
+    Each state is ``(params, log_resp, objective)``. With ``r = t1 - t0`` and
+    ``v = t2 - 2 t1 + t0`` the point is ``t' = t0 + 2 a r + a^2 v`` with
+    ``a = |r| / |v|`` clipped to ``[1, max_step]``; the state returned is one
+    EM step from ``t'`` (SQUAREM's stabilising step). It is an M-step's output,
+    so constraints that hold only up to rounding at ``t'`` (weights summing
+    to 1) hold exactly, and its objective is honest. The state is None when
+    ``a = 1`` (``t'`` is ``t2`` itself), when ``t'`` is invalid, or when the
+    state's objective is below ``t2``'s.
+    """
+    (start, _, _), (middle, _, _), (last, _, last_objective) = states
+    t0, t1, t2 = flatten(start), flatten(middle), flatten(last)
+    r, v = t1 - t0, t2 - 2 * t1 + t0
+    r_norm, v_norm = np.linalg.norm(r), np.linalg.norm(v)
+    step = min(max_step, r_norm / v_norm) if v_norm > 0 else 1.0
+    if not step > 1:
+        return 1.0, None
+    try:
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            log_resp, objective = e_step(unflatten(t0 + 2 * step * r + step**2 * v, start))
+        if not np.isfinite(objective):
+            return step, None
+        params = m_step(np.exp(log_resp))
+        log_resp, objective = e_step(params)
+    except ValueError:
+        # The point, or the EM step from it, has a covariance that is not positive definite.
+        return step, None
+    if not objective >= last_objective:
+        return step, None
+    return step, (params, log_resp, objective)
+
+
 def run_em(
     e_step: Callable[[Params], tuple[np.ndarray, float]],
     m_step: Callable[[np.ndarray], Params],
@@ -78,29 +157,53 @@ def run_em(
     *,
     tol: float,
     max_iter: int,
+    accelerate: bool = False,
 ) -> EMRun:
     """Iterate E- and M-steps from ``start`` until the objective gains less than ``tol``.
 
-    Converged means the last iteration raised the objective by at most ``tol``
-    (an absolute change, in nats). ``max_iter=0`` evaluates the start only.
+    Converged means the last EM step raised the objective by at most ``tol``
+    (an absolute change, in nats). ``max_iter`` bounds the EM steps;
+    ``max_iter=0`` evaluates the start only. With ``accelerate``, every two EM
+    steps are followed by a SQUAREM extrapolation and one EM step from it (see
+    the module docstring); when accepted, that step is recorded as one more
+    entry of the trace and history, so ``n_iter`` counts every recorded EM step.
     """
-    params = start
-    log_resp, objective = e_step(params)
+    log_resp, objective = e_step(start)
+    state = (start, log_resp, objective)
     trace = [objective]
-    history = [params]
+    history = [start]
+    recent = [state]
+    max_step = _FIRST_MAX_STEP
     converged = False
     for _ in range(max_iter):
-        params = m_step(np.exp(log_resp))
-        log_resp, new_objective = e_step(params)
-        trace.append(new_objective)
+        params = m_step(np.exp(state[1]))
+        log_resp, objective = e_step(params)
+        previous_objective = state[2]
+        state = (params, log_resp, objective)
+        trace.append(objective)
         history.append(params)
-        if abs(new_objective - objective) <= tol:
+        if abs(objective - previous_objective) <= tol:
             converged = True
             break
-        objective = new_objective
+        if not accelerate:
+            continue
+        recent.append(state)
+        if len(recent) == 3:
+            step, jumped = _squarem_point(e_step, m_step, recent, max_step)
+            if jumped is None:
+                if step > 1 and step == max_step:
+                    max_step = max(_FIRST_MAX_STEP, max_step / _MAX_STEP_FACTOR)
+                step = 1.0
+            else:
+                state = jumped
+                trace.append(jumped[2])
+                history.append(jumped[0])
+            recent = [state]
+            if step == max_step:
+                max_step *= _MAX_STEP_FACTOR
     return EMRun(
-        params=params,
-        log_resp=log_resp,
+        params=state[0],
+        log_resp=state[1],
         objective_trace=np.asarray(trace),
         history={k: np.stack([h[k] for h in history]) for k in start},
         n_iter=len(trace) - 1,
@@ -117,17 +220,18 @@ def fit_em(
     max_iter: int,
     order_key: Callable[[Params], np.ndarray],
     component_axes: dict[str, int | None],
+    accelerate: bool = False,
 ) -> tuple[EMRun, tuple[EMRun, ...]]:
     """Run EM from every start; return the best run and all runs, each in canonical order.
 
     Components are sorted by ``order_key(params)`` (ascending), the same
     ordering constraint the PyMC models impose, so EM's labels match the
     posterior's. One :class:`ConvergenceWarning` is raised if the best run did
-    not converge.
+    not converge. ``accelerate`` turns on SQUAREM (see :func:`run_em`).
     """
     runs = []
     for start in starts:
-        run = run_em(e_step, m_step, start, tol=tol, max_iter=max_iter)
+        run = run_em(e_step, m_step, start, tol=tol, max_iter=max_iter, accelerate=accelerate)
         runs.append(run.permuted(np.argsort(order_key(run.params), kind="stable"), component_axes))
     best = max(runs, key=lambda run: run.objective)
     if not best.converged:

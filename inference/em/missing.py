@@ -22,6 +22,7 @@ conditioned as the diagonal matrix it is (its ``Sigma_mo`` is zero, so the
 conditional mean of a missing cell is the component mean).
 """
 
+from collections import deque
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -58,7 +59,7 @@ Pattern = tuple[np.ndarray, np.ndarray]
 
 
 def check_observed(x: np.ndarray) -> None:
-    """Raise if a row or a column of ``x`` (n_samples, n_features) is entirely NaN."""
+    """Raise if a row of ``x`` (n_samples, n_features) is entirely NaN, or a column has fewer than 2 values."""
     missing = np.isnan(x)
     empty_rows = np.flatnonzero(missing.all(axis=1))
     if empty_rows.size:
@@ -71,6 +72,12 @@ def check_observed(x: np.ndarray) -> None:
         raise ValueError(
             f"x: columns {_listed(empty_columns)} are entirely NaN; nothing is observed to estimate "
             "their means and variances from, so drop them"
+        )
+    lonely = np.flatnonzero((~missing).sum(axis=0) == 1)
+    if x.shape[0] > 1 and lonely.size:
+        raise ValueError(
+            f"x: columns {_listed(lonely)} have a single observed value; a variance needs at least two, "
+            "so drop them"
         )
 
 
@@ -230,22 +237,26 @@ def bind_steps(x: np.ndarray, *, covariance_type: str, prior: ResolvedGaussianPr
     ``x`` (n_samples, n_features) has NaN at the missing cells. The loop hands
     the M-step only the responsibilities, but the completed statistics also
     need the conditional moments at the parameters of the E-step that gave
-    them. So the bound E-step keeps its parameters and log responsibilities
-    in a slot that the bound M-step reads; the M-step refuses responsibilities
-    that are not that E-step's.
+    them. So the bound E-step keeps the parameters and log responsibilities
+    of its last three calls (an accelerated loop evaluates an extrapolated point
+    and one EM step from it between an E-step and the M-step that uses it) and the bound M-step reads
+    the one whose responsibilities it was given; it refuses any others.
     """
     patterns = missingness_patterns(x)
-    last = {}
+    recent = deque(maxlen=3)
 
     def bound_e_step(params):
         log_resp, objective = e_step(params, x=x, patterns=patterns, covariance_type=covariance_type, prior=prior)
-        last.update(params=params, log_resp=log_resp)
+        recent.append((params, log_resp))
         return log_resp, objective
 
     def bound_m_step(resp):
-        if "log_resp" not in last or not np.array_equal(resp, np.exp(last["log_resp"])):
+        for params, log_resp in reversed(recent):
+            if np.array_equal(resp, np.exp(log_resp)):
+                break
+        else:
             raise RuntimeError("resp: not the responsibilities of the last E-step of this pair")
-        moments = conditional_moments(last["params"], x=x, patterns=patterns, covariance_type=covariance_type)
+        moments = conditional_moments(params, x=x, patterns=patterns, covariance_type=covariance_type)
         return m_step(resp, *moments, covariance_type=covariance_type, prior=prior, reg_covar=reg_covar)
 
     return bound_e_step, bound_m_step

@@ -38,7 +38,8 @@ class BetaDirichletPrior:
     def log_density(self, theta: np.ndarray, weights: np.ndarray | None) -> float:
         """Log prior density of ``theta`` (n_components,) and, unless None, ``weights`` (n_components,)."""
         total = stats.beta.logpdf(theta, self.a, self.b).sum()
-        if weights is not None:
+        # One coin's weight is the constant 1: no density to add.
+        if weights is not None and weights.size > 1:
             total += stats.dirichlet.logpdf(weights, np.full(weights.shape, self.alpha))
         return float(total)
 
