@@ -5,6 +5,11 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
+from models.datasets import simulate_coins
+
+COIN_TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
+"""Simulated two-coin data with known truth, shared by the comparison tests."""
+
 
 def python_backend():
     """Compile with PyTensor's Python backend and no C compiler.

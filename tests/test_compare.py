@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from inference import BetaDirichletPrior
-from inference.compare import compare_gaussian_mixture, compare_two_coins
-from models.datasets import default_gaussian_data, simulate_coins
+from inference.compare import compare_gaussian_mixture
+from models.datasets import default_gaussian_data
+
+from .pymc_helpers import COIN_TRUTH
 
 pytestmark = pytest.mark.slow
 
-TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
+TRUTH = COIN_TRUTH
 
 # These tests sample 2 chains of 300 draws: r_hat's own noise is then about
 # 0.01, so the table's 1.01 flag can trip on healthy chains. 1.05 still catches
@@ -19,20 +20,9 @@ TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
 R_HAT_SMALL_RUN = 1.05
 
 
-@pytest.fixture(scope="module")
-def comparison():
-    # Few draws keep the test fast; 2 chains x 300 draws still give ESS in the
-    # hundreds for this well-identified posterior.
-    return compare_two_coins(
-        TRUTH.heads,
-        TRUTH.flips,
-        prior=BetaDirichletPrior(2, 2, 1),
-        draws=300,
-        tune=300,
-        chains=2,
-        random_seed=3,
-        progressbar=False,
-    )
+@pytest.fixture
+def comparison(coin_comparison):
+    return coin_comparison
 
 
 def test_table_has_every_parameter_and_column(comparison):

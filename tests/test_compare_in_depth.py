@@ -3,28 +3,12 @@
 import numpy as np
 import pytest
 
-from inference import BetaDirichletPrior
-from inference.compare import compare_two_coins
-from models.datasets import simulate_coins
-
 pytestmark = pytest.mark.slow
 
-# The simulated data of tests/test_compare.py (same model, so its compiled code is reused).
-TRUTH = simulate_coins(300, 20, [0.3, 0.7], [0.4, 0.6], random_state=5)
 
-
-@pytest.fixture(scope="module")
-def comparison():
-    return compare_two_coins(
-        TRUTH.heads,
-        TRUTH.flips,
-        prior=BetaDirichletPrior(2, 2, 1),
-        draws=300,
-        tune=300,
-        chains=2,
-        random_seed=3,
-        progressbar=False,
-    )
+@pytest.fixture
+def comparison(coin_comparison):
+    return coin_comparison
 
 
 def test_table_has_standard_error_columns(comparison):
