@@ -240,8 +240,12 @@ def _fit_two_coins(args) -> None:
     _print_optima(fit)
 
 
-def _report(comparison, args, output, plots) -> None:
-    """Save and print a comparison as the options ask."""
+def _report(comparison, args, output, plots, sections) -> None:
+    """Save and print a comparison as the options ask.
+
+    ``sections`` lists (title, table, keyword arguments of ``DataFrame.to_string``)
+    to print; the EM summary and the warnings follow them.
+    """
     if output is not None:
         comparison.to_netcdf(output)
     saved = []
@@ -253,10 +257,9 @@ def _report(comparison, args, output, plots) -> None:
         print(json.dumps(comparison.to_json_dict(), indent=2))
         return
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
-        print("\nParameters: EM (MLE, MAP), PyMC's MAP and the posterior (94% HDI)")
-        print(comparison.table.to_string())
-        print("\nAssignments: EM's responsibilities at the MAP beside the posterior probability")
-        print(comparison.assignments.to_string(max_rows=20))
+        for title, table, options in sections:
+            print(f"\n{title}")
+            print(table.to_string(**options))
     for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
         status = "converged" if fit.converged else "did NOT converge"
         print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
@@ -273,6 +276,19 @@ def _report(comparison, args, output, plots) -> None:
         print(f"Saved the DataTree to {output}")
     for path in saved:
         print(f"Saved {path}")
+
+
+def _report_assignments(comparison, args, output, plots) -> None:
+    """Report a comparison of parameters and assignments."""
+    sections = [
+        ("Parameters: EM (MLE, MAP), PyMC's MAP and the posterior (94% HDI)", comparison.table, {}),
+        (
+            "Assignments: EM's responsibilities at the MAP beside the posterior probability",
+            comparison.assignments,
+            {"max_rows": 20},
+        ),
+    ]
+    _report(comparison, args, output, plots, sections)
 
 
 def _compare_two_coins(args) -> None:
@@ -296,7 +312,7 @@ def _compare_two_coins(args) -> None:
         random_seed=args.seed,
         progressbar=not args.json,
     )
-    _report(comparison, args, output, plots)
+    _report_assignments(comparison, args, output, plots)
 
 
 def _gaussian_data(args) -> tuple[np.ndarray, list[str], int | range]:
@@ -401,25 +417,20 @@ def _compare_gmm(args) -> None:
         return
     from .compare import compare_gaussian_mixture
 
-    _report(compare_gaussian_mixture(x, n_components, **options), args, output, plots)
+    _report_assignments(compare_gaussian_mixture(x, n_components, **options), args, output, plots)
 
 
 def _report_imputation(comparison, args, output) -> None:
-    """Save and print an imputation comparison as the options ask."""
-    if output is not None:
-        comparison.to_netcdf(output)
-    if args.json:
-        print(json.dumps(comparison.to_json_dict(), indent=2))
-        return
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
-        print("\nParameters: EM (MLE, MAP) and the posterior (94% HDI)")
-        print(comparison.table.to_string())
-        print("\nMissing cells: EM's conditional mean and sd at the MAP beside PyMC's imputed posterior")
-        print(comparison.cells.to_string(index=False))
-    if comparison.divergences:
-        print(f"Warning: {comparison.divergences} divergent transitions; the posterior summary may be biased.")
-    if output is not None:
-        print(f"Saved the DataTree to {output}")
+    """Report a comparison of parameters and imputed cells."""
+    sections = [
+        ("Parameters: EM (MLE, MAP) and the posterior (94% HDI)", comparison.table, {}),
+        (
+            "Missing cells: EM's conditional mean and sd at the MAP beside PyMC's imputed posterior",
+            comparison.cells,
+            {"index": False},
+        ),
+    ]
+    _report(comparison, args, output, None, sections)
 
 
 def _grow(args) -> None:
