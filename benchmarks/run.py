@@ -127,7 +127,7 @@ def ours(x, start, covariance_type, n_iter):
     x = np.asfortranarray(x)
     return run_em(
         partial(gaussian.e_step, x=x, covariance_type=covariance_type, prior=None),
-        partial(gaussian.m_step, x=x, covariance_type=covariance_type, prior=None, reg_covar=1e-6),
+        partial(gaussian.m_step, covariance_type=covariance_type, prior=None, reg_covar=1e-6),
         start,
         tol=-1.0,
         max_iter=n_iter,

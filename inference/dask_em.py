@@ -1,19 +1,14 @@
 """EM for a Gaussian mixture on a dask array chunked over rows: out of core, or on a cluster.
 
-The E-step's log-likelihood and the M-step's sufficient statistics are sums over
-rows, so each chunk of rows is reduced by the NumPy functions of
-:mod:`inference.em.gaussian` (its blocked E-step and scatter) to one short
-vector, and the vectors are summed. One pass over the data per iteration
-gives both the objective at the current parameters and the statistics of the
-next M-step; the (n_samples, n_components) responsibilities are never held,
-only described lazily. The iteration is :func:`inference.em.loop.fit_em`'s,
-acceleration included.
-
-The scatter is accumulated about the current means ``mu_k`` (a plain sum over
-chunks) and moved to the new centres ``xbar_k`` exactly:
-``S_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T - s_k d_k^T - d_k s_k^T + n_k d_k d_k^T``
-with ``s_k = sum_i r_ik (x_i - mu_k)`` and ``d_k = xbar_k - mu_k``, small near
-convergence, so nothing cancels.
+The E-step's log-likelihood and sufficient statistics are sums over rows, so
+each chunk of rows is reduced by the NumPy E-step of
+:mod:`inference.em.gaussian` to one short vector, and the vectors are summed
+(every chunk takes its moments about the same shifts, fixed by the parameters). One
+pass over the data per iteration gives both the objective at the current
+parameters and the statistics of the next M-step, which is the in-memory one;
+the (n_samples, n_components) responsibilities are never held, only described
+lazily. The iteration is :func:`inference.em.loop.fit_em`'s, acceleration
+included.
 
 Computation runs on dask's current scheduler: a ``distributed.Client`` if one
 is active, threads otherwise. Workers started by a ``distributed`` nanny get
@@ -22,118 +17,91 @@ mmap threshold and makes every large NumPy temporary a fresh mmap; see
 ``benchmarks/README.md`` for the setting to use.
 """
 
-from collections import deque
 from collections.abc import Mapping
+from functools import partial
 
 import dask.array as da
 import numpy as np
 
 from .em.gaussian import (
-    _BLOCKED_SCATTER,
-    _EMPTY,
+    SufficientStatistics,
     _check_covariance_type,
     _check_init,
     _check_reg_covar,
-    _maximise,
+    _moment_plan,
+    _moment_shifts,
     e_step,
+    log_responsibilities,
+    m_step,
 )
 from .em.checks import check_tolerances
 from .em.loop import EMRun, fit_em
 
-__all__ = ["chunk_statistics", "fit_gaussian_mixture_dask"]
+__all__ = ["chunk_statistics", "fit_gaussian_mixture_dask", "log_responsibilities_dask"]
 
 
 def _statistic_sizes(n_components: int, n_features: int, covariance_type: str) -> tuple[int, ...]:
-    """Lengths of the log-likelihood, counts, first moments and scatter in a statistics vector."""
-    scatter = n_features * n_features if covariance_type in ("full", "tied") else n_features
-    return 1, n_components, n_components * n_features, n_components * scatter
+    """Lengths of the log-likelihood, counts, first moments and second moments in a statistics vector."""
+    second = n_features * n_features if covariance_type in ("full", "tied") else n_features
+    return 1, n_components, n_components * n_features, n_components * second
 
 
 def chunk_statistics(x: np.ndarray, params: Mapping[str, np.ndarray], *, covariance_type: str) -> np.ndarray:
-    """One chunk's sufficient statistics at ``params``, as a row of shape (1, n_statistics).
+    """One chunk's log-likelihood and sufficient statistics at ``params``, as a row of shape (1, n_statistics).
 
     ``x`` (n_rows, n_features). The row concatenates the log-likelihood of the
-    rows, the counts ``n_k = sum_i r_ik`` (n_components,), the first moments
-    ``s_k = sum_i r_ik (x_i - mu_k)`` (n_components, n_features) and the scatter
-    about ``mu_k`` (n_components, n_features, n_features) for full and tied
-    covariances, its diagonal (n_components, n_features) for diag and spherical.
+    rows and the counts, first moments and second moments of
+    :func:`inference.em.gaussian.e_step`, raveled; every chunk takes its
+    moments about the same shifts (fixed by ``params``), so rows sum.
     """
-    means = params["means"]
-    x = np.asfortranarray(x)
-    log_resp, log_likelihood = e_step(dict(params), x=x, covariance_type=covariance_type, prior=None)
-    resp = np.exp(log_resp)
-    counts = np.ones(x.shape[0]) @ resp
-    first = resp.T @ x - counts[:, None] * means
-    scatter = _BLOCKED_SCATTER[covariance_type](resp, x, means)
-    return np.concatenate([[log_likelihood], counts, first.ravel(), scatter.ravel()])[None, :]
+    statistics, log_likelihood = e_step(
+        dict(params), x=np.asfortranarray(x), covariance_type=covariance_type, prior=None
+    )
+    parts = [[log_likelihood], statistics.counts, statistics.first.ravel(), statistics.second.ravel()]
+    return np.concatenate(parts)[None, :]
 
 
-def _chunk_log_resp(x: np.ndarray, params: Mapping[str, np.ndarray], *, covariance_type: str) -> np.ndarray:
+def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str) -> tuple[SufficientStatistics, float]:
+    """The statistics and log-likelihood of all chunks of ``x`` at ``params``, in one pass; see :func:`chunk_statistics`."""
+    n_components, n_features = params["means"].shape
+    sizes = _statistic_sizes(n_components, n_features, covariance_type)
+    rows = x.map_blocks(
+        chunk_statistics,
+        params=params,
+        covariance_type=covariance_type,
+        chunks=((1,) * x.numblocks[0], (sum(sizes),)),
+        dtype=float,
+    )
+    log_likelihood, counts, first, second = np.split(rows.sum(axis=0).compute(), np.cumsum(sizes)[:-1])
+    shift, _, own = _moment_plan(params, covariance_type)
+    statistics = SufficientStatistics(
+        shift=_moment_shifts(shift, own, n_components),
+        counts=counts,
+        first=first.reshape(n_components, n_features),
+        second=second.reshape(n_components, n_features, -1)[..., 0] if covariance_type in ("diag", "spherical")
+        else second.reshape(n_components, n_features, n_features),
+    )
+    return statistics, float(log_likelihood[0])
+
+
+def log_responsibilities_dask(x: da.Array, params: Mapping[str, np.ndarray], *, covariance_type: str) -> da.Array:
+    """Lazy log responsibilities (n_samples, n_components) of ``x`` (n_samples, n_features) at ``params``.
+
+    Compute it, or a part of it, only if needed.
+    """
+    n_components = np.shape(params["weights"])[0]
+    return x.map_blocks(
+        _chunk_log_responsibilities,
+        params=params,
+        covariance_type=covariance_type,
+        chunks=(x.chunks[0], (n_components,)),
+        dtype=float,
+    )
+
+
+def _chunk_log_responsibilities(x: np.ndarray, params: Mapping[str, np.ndarray], *, covariance_type: str) -> np.ndarray:
     """Log responsibilities (n_rows, n_components) of one chunk ``x`` (n_rows, n_features)."""
-    return e_step(dict(params), x=x, covariance_type=covariance_type, prior=None)[0]
-
-
-def _bind_steps(x: da.Array, *, covariance_type: str, reg_covar: float):
-    """The ``(e_step, m_step)`` pair that :func:`~inference.em.loop.fit_em` iterates on ``x``.
-
-    The E-step computes the statistics of all chunks in one pass and returns
-    the log responsibilities as a lazy dask array; the M-step reads the
-    statistics of the E-step whose responsibilities it is given, recognised by
-    the name of the lazy array (dask names are deterministic), among the last
-    three E-steps (as the loop's contract allows).
-    """
-    n_features = x.shape[1]
-    recent = deque(maxlen=3)
-
-    def bound_e_step(params):
-        n_components = params["weights"].shape[0]
-        sizes = _statistic_sizes(n_components, n_features, covariance_type)
-        statistics = x.map_blocks(
-            chunk_statistics,
-            params=params,
-            covariance_type=covariance_type,
-            chunks=((1,) * x.numblocks[0], (sum(sizes),)),
-            dtype=float,
-        )
-        totals = statistics.sum(axis=0).compute()
-        log_resp = x.map_blocks(
-            _chunk_log_resp,
-            params=params,
-            covariance_type=covariance_type,
-            chunks=(x.chunks[0], (n_components,)),
-            dtype=float,
-        )
-        recent.append((np.exp(log_resp).name, params, totals))
-        return log_resp, float(totals[0])
-
-    def bound_m_step(resp):
-        for name, params, totals in reversed(recent):
-            if resp.name == name:
-                break
-        else:
-            raise RuntimeError("resp: not the responsibilities of the last E-step of this pair")
-        means = params["means"]
-        n_components = means.shape[0]
-        _, counts, first, scatter = np.split(
-            totals, np.cumsum(_statistic_sizes(n_components, n_features, covariance_type))[:-1]
-        )
-        first = first.reshape(n_components, n_features)
-        nk = counts + _EMPTY
-        shift = (first - _EMPTY * means) / nk[:, None]
-        if covariance_type in ("full", "tied"):
-            scatter = scatter.reshape(n_components, n_features, n_features)
-            cross = first[:, :, None] * shift[:, None, :]
-            scatter = (
-                scatter - cross - np.swapaxes(cross, 1, 2) + counts[:, None, None] * shift[:, :, None] * shift[:, None, :]
-            )
-        else:
-            scatter = scatter.reshape(n_components, n_features)
-            scatter = scatter - 2 * first * shift + counts[:, None] * np.square(shift)
-        return _maximise(
-            nk, means + shift, scatter, covariance_type=covariance_type, prior=None, reg_covar=reg_covar
-        )
-
-    return bound_e_step, bound_m_step
+    return log_responsibilities(dict(params), x=np.asfortranarray(x), covariance_type=covariance_type)
 
 
 def fit_gaussian_mixture_dask(
@@ -163,9 +131,8 @@ def fit_gaussian_mixture_dask(
     Returns
     -------
     EMRun
-        Components ordered by increasing ``means[:, 0]``. ``log_resp`` is a lazy
-        dask array of shape (n_samples, n_components): compute it, or a part
-        of it, only if needed.
+        Components ordered by increasing ``means[:, 0]``; the responsibilities
+        are :func:`log_responsibilities_dask` at its ``params``.
     """
     if not isinstance(x, da.Array) or x.ndim != 2:
         raise ValueError(f"x: expected a 2-D dask array, got {type(x).__name__}")
@@ -175,7 +142,8 @@ def fit_gaussian_mixture_dask(
     n_components = np.shape(init["means"])[0]
     start = _check_init(init, np.empty((0, x.shape[1])), n_components, covariance_type)
     best, _ = fit_em(
-        *_bind_steps(x, covariance_type=covariance_type, reg_covar=_check_reg_covar(reg_covar)),
+        partial(_e_step, x=x, covariance_type=covariance_type),
+        partial(m_step, covariance_type=covariance_type, prior=None, reg_covar=_check_reg_covar(reg_covar)),
         [start],
         tol=tol,
         max_iter=max_iter,

@@ -271,7 +271,7 @@ def test_collapsed_component_raises_with_remedy():
 def test_emptied_component_warns(rng):
     x = rng.normal(5.0, 1.0, size=100)
     start = {"means": [[5.0], [1000.0]], "covariances": np.ones((2, 1, 1))}
-    with pytest.warns(UserWarning, match=r"^component 0 is \(nearly\) empty.*decrease the number of components"):
+    with pytest.warns(UserWarning, match=r"^component \d is \(nearly\) empty.*decrease the number of components"):
         result = fit_gaussian_mixture(x, 2, init=start)
     assert np.isfinite(result.objective)
 

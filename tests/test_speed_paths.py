@@ -1,4 +1,4 @@
-"""The fast paths: row-blocked E- and M-steps, SQUAREM acceleration, the benchmark script."""
+"""The fast paths: the row-blocked E-step and its statistics, SQUAREM acceleration, the benchmark script."""
 
 import importlib.util
 from pathlib import Path
@@ -7,12 +7,19 @@ import warnings
 from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 from threadpoolctl import threadpool_limits
 
 from inference.em import ConvergenceWarning, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from inference.em import gaussian
-from inference.em.gaussian import COVARIANCE_TYPES, e_step, log_joint, m_step
+from inference.em.gaussian import (
+    COVARIANCE_TYPES,
+    e_step,
+    log_joint,
+    log_responsibilities,
+    m_step,
+    sufficient_statistics,
+)
 from inference.em.loop import flatten, unflatten
 from tests.test_gaussian_em import spread_start
 
@@ -55,60 +62,137 @@ def as_matrices(covariances, covariance_type, n_components, n_features):
 # --- 1. The blocked steps compute what the unblocked formulas say ------------------------------
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("offset", [0.0, 1e3])
-def test_log_joint_equals_scipy_densities(rng, covariance_type, offset):
-    n_features, n_components = 3, 4
-    params = random_params(rng, n_features, n_components, covariance_type, offset)
-    x = offset + rng.normal(scale=4.0, size=(500, n_features))
+def scipy_log_joint(x, params, covariance_type):
+    """``log weights[k] + log N(x[i] | means[k], Sigma_k)`` by scipy, shape (n_samples, n_components)."""
+    n_components, n_features = params["means"].shape
     matrices = as_matrices(params["covariances"], covariance_type, n_components, n_features)
-    expected = np.log(params["weights"]) + np.stack(
+    return np.log(params["weights"]) + np.stack(
         [stats.multivariate_normal(mean, matrix).logpdf(x) for mean, matrix in zip(params["means"], matrices)],
         axis=1,
     )
+
+
+@pytest.fixture(params=["expanded", "whitened"])
+def form(request, monkeypatch):
+    """Both forms of the joint log terms: linear in the features, and by whitening."""
+    monkeypatch.setattr(gaussian, "_EXPANSION_LIMIT", np.inf if request.param == "expanded" else -1.0)
+    return request.param
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_log_joint_equals_scipy_densities(rng, form, covariance_type, offset):
+    n_features, n_components = 3, 4
+    params = random_params(rng, n_features, n_components, covariance_type, offset)
+    x = offset + rng.normal(scale=4.0, size=(500, n_features))
     # Both sides are correct to a few eps of the largest term, |log density| < 100 here,
-    # plus the Mahalanobis form's rounding of (x - c)^2 terms of size (4 sigma)^2 ~ 1e2:
-    # far below 1e-10. The E-step subtracts the mixture's centre before squaring, so the
-    # 1e3 offset costs no digits.
+    # plus the rounding of terms of size (4 sigma)^2 ~ 1e2 (both forms) or of the squared
+    # Mahalanobis distance of the shift from a mean, at most ~10 here (expanded form):
+    # far below 1e-10. The shift is the mixture's centre, so the 1e3 offset costs no digits.
     np.testing.assert_allclose(
         log_joint(x, params["weights"], params["means"], params["covariances"], covariance_type),
-        expected,
+        scipy_log_joint(x, params, covariance_type),
         rtol=0,
         atol=1e-10,
     )
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_blocks_do_not_change_the_steps(rng, monkeypatch, covariance_type):
-    n_features, n_components = 3, 4
+def test_a_narrow_far_component_is_whitened_and_exact(covariance_type):
+    # Component 1 has sd 1e-5 and sits 1 from the mixture's centre: the shift is 1e10
+    # squared sds from it, beyond the expansion's limit, so the whitened form is used.
+    params = {
+        "weights": np.array([0.5, 0.5]),
+        "means": np.array([[-1.0, 0.0], [1.0, 0.0]]),
+        "covariances": {
+            "full": np.array([np.eye(2), 1e-10 * np.eye(2)]),
+            "tied": np.eye(2),
+            "diag": np.array([[1.0, 1.0], [1e-10, 1e-10]]),
+            "spherical": np.array([1.0, 1e-10]),
+        }[covariance_type],
+    }
+    shift = gaussian._mixture_centre(params["weights"], params["means"])
+    scorer, _ = gaussian._scorer(params, covariance_type, shift)
+    assert isinstance(scorer, gaussian._Expanded if covariance_type == "tied" else gaussian._Whitened)
+    x = params["means"][1] + 1e-5 * np.random.default_rng(0).normal(size=(50, 2))
+    # Log densities of ~23 near the narrow component: a few eps of that.
+    joint = scipy_log_joint(x, params, covariance_type)
+    np.testing.assert_allclose(
+        log_joint(x, params["weights"], params["means"], params["covariances"], covariance_type), joint, rtol=1e-12
+    )
+    if covariance_type == "tied":
+        return
+    # Its moments are summed about its own mean: the scatter of rows 1e-5 apart is
+    # exact to rounding, where moments about the shift would have lost all its digits.
+    statistics, _ = e_step(params, x=x, covariance_type=covariance_type, prior=None)
+    np.testing.assert_array_equal(statistics.shift[1], params["means"][1])
+    counts, centres, scatter = direct_moments(x, np.exp(joint - special.logsumexp(joint, axis=1)[:, None]), covariance_type)
+    np.testing.assert_allclose(statistics.scatter(centres)[1], scatter[1], rtol=1e-10)
+
+
+def direct_moments(x, resp, covariance_type):
+    """Counts, centres and the scatter about them, by the unblocked formulas."""
+    counts = resp.sum(axis=0)
+    centres = resp.T @ x / counts[:, None]
+    centred = x[:, None, :] - centres
+    scatter = np.einsum("nk,nkd,nke->kde", resp, centred, centred)
+    if covariance_type in ("diag", "spherical"):
+        scatter = np.diagonal(scatter, axis1=1, axis2=2)
+    return counts, centres, scatter
+
+
+@pytest.mark.parametrize("n_features", [3, gaussian._PRODUCT_FEATURES + 1])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_gives_the_direct_statistics_in_any_blocks(rng, form, monkeypatch, covariance_type, n_features):
+    n_components = 4
     params = random_params(rng, n_features, n_components, covariance_type)
     x = rng.normal(scale=4.0, size=(1000, n_features))
-    whole_log_resp, whole_objective = e_step(params, x=x, covariance_type=covariance_type, prior=None)
-    resp = np.exp(whole_log_resp)
-    whole_params = m_step(resp, x=x, covariance_type=covariance_type, prior=None, reg_covar=0.0)
-    # 37 floats per block: blocks of 1 to 18 rows, and a ragged last block.
-    monkeypatch.setattr(gaussian, "_BLOCK_FLOATS", 37)
-    log_resp, objective = e_step(params, x=x, covariance_type=covariance_type, prior=None)
-    blocked_params = m_step(resp, x=x, covariance_type=covariance_type, prior=None, reg_covar=0.0)
-    # Only the order of the additions differs: a few eps of the summed magnitudes.
-    np.testing.assert_allclose(log_resp, whole_log_resp, rtol=0, atol=1e-12)
-    assert objective == pytest.approx(whole_objective, rel=1e-13)
-    for name in whole_params:
-        np.testing.assert_allclose(blocked_params[name], whole_params[name], rtol=1e-12, atol=1e-13)
+    joint = scipy_log_joint(x, params, covariance_type)
+    log_norm = special.logsumexp(joint, axis=1)
+    counts, centres, scatter = direct_moments(x, np.exp(joint - log_norm[:, None]), covariance_type)
+    # The default blocks (one block here), then 37 floats per block: blocks of 1 to 18
+    # rows and a ragged last block. The whitened form also sums every component's
+    # moments about its own mean.
+    for block_floats in (gaussian._BLOCK_FLOATS, 37):
+        monkeypatch.setattr(gaussian, "_BLOCK_FLOATS", block_floats)
+        statistics, objective = e_step(params, x=x, covariance_type=covariance_type, prior=None)
+        # Sums of 1000 terms of size <= (4 sigma)^2 ~ 1e2 (second moments), differing
+        # in the order of the additions, in the last bits of resp, and by the move from
+        # the shift to the centres (within a few sigma of it): 1e-10 relative.
+        np.testing.assert_allclose(statistics.counts, counts, rtol=1e-12)
+        np.testing.assert_allclose(statistics.shift + statistics.first / counts[:, None], centres, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(statistics.scatter(centres), scatter, rtol=1e-10)
+        assert objective == pytest.approx(log_norm.sum(), rel=1e-12)
+        np.testing.assert_allclose(
+            log_responsibilities(params, x=x, covariance_type=covariance_type), joint - log_norm[:, None], atol=1e-10
+        )
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_blocked_scatter_equals_the_direct_sum(rng, covariance_type):
+def test_scatter_from_the_statistics_equals_the_direct_sum(rng, covariance_type):
     n_features, n_components = 4, 3
     x = 50.0 + rng.normal(size=(700, n_features))
     resp = rng.dirichlet(np.ones(n_components), size=700)
     centres = (resp.T @ x) / resp.sum(axis=0)[:, None]
-    direct = gaussian._SCATTER[covariance_type](resp, x[:, None, :] - centres[None])
-    blocked = gaussian._BLOCKED_SCATTER[covariance_type](resp, x, centres)
-    # The diagonal path sums squares about a common shift (a 50-sigma offset here is
-    # removed first), so it loses at most a factor ~ (shift distance / sigma)^2 ~ 1 of
-    # eps against the direct centred sum: 1e-11 relative is ample.
-    np.testing.assert_allclose(blocked, direct, rtol=1e-11)
+    direct = np.einsum("nk,nkd,nke->kde", resp, x[:, None, :] - centres, x[:, None, :] - centres)
+    if covariance_type in ("diag", "spherical"):
+        direct = np.diagonal(direct, axis1=1, axis2=2)
+    statistics = sufficient_statistics(resp, x=x, covariance_type=covariance_type)
+    # The moments are summed about the data's mean and moved to each centre: the
+    # centres lie within ~1 sigma of it, so at most a factor ~1 of eps is lost
+    # against the direct centred sum; 1e-11 relative is ample.
+    np.testing.assert_allclose(statistics.scatter(centres), direct, rtol=1e-11)
+    params = m_step(statistics, covariance_type=covariance_type, prior=None, reg_covar=0.0)
+    np.testing.assert_allclose(params["means"], centres, rtol=1e-13)
+
+
+def test_negligible_responsibilities_are_zero():
+    joint = np.array([[0.0, 5.0, -np.inf], [-699.0, -1000.0, -np.inf]])
+    log_likelihood = gaussian._responsibilities_in_place(joint)
+    np.testing.assert_array_equal(joint[:, 1], [1.0, 0.0])
+    assert 0 < joint[1, 0] < 1e-300 and joint[0, 0] == 1.0
+    assert np.isnan(joint[:, 2]).all()
+    np.testing.assert_array_equal(log_likelihood, [0.0, 5.0, -np.inf])
 
 
 # --- 2. SQUAREM ---------------------------------------------------------------------------------
@@ -229,8 +313,7 @@ def test_squarem_with_missing_values(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit = fit_gaussian_mixture(x, 2, init=start, missing="em", reg_covar=0.0, max_iter=300, accelerate=True)
-    # The M-step must find the responsibilities of the E-step it pairs with, even
-    # after a refused extrapolation; the objective must still climb (rounding as above).
+    # Extrapolated points, refused or kept, leave the objective climbing (rounding as above).
     assert (np.diff(fit.objective_trace) >= -1e-9 * np.abs(fit.objective_trace[1:])).all()
 
 

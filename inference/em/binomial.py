@@ -51,19 +51,20 @@ def e_step(
     prior: BetaDirichletPrior | None,
     fix_weights: bool,
 ) -> tuple[np.ndarray, float]:
-    """Log responsibilities (n_rows, n_components) and the objective at ``params``.
+    """Responsibilities (n_rows, n_components) and the objective at ``params``.
 
+    The responsibilities are normalised in log space and exponentiated last.
     The objective is the log-likelihood of all experiments (each row counted
     ``counts[i]`` times), plus the log prior density when ``prior`` is given.
     """
     joint = log_joint(heads, flips, params["theta"], params["weights"])
     log_norm = special.logsumexp(joint, axis=1)
     with np.errstate(under="ignore"):
-        log_resp = joint - log_norm[:, None]
+        resp = np.exp(joint - log_norm[:, None])
     objective = float(counts @ log_norm)
     if prior is not None:
         objective += prior.log_density(params["theta"], None if fix_weights else params["weights"])
-    return log_resp, objective
+    return resp, objective
 
 
 def m_step(
@@ -193,8 +194,9 @@ def fit_binomial_mixture(
     starts = _starts(init, heads / flips, n_components, n_init, rng)
     fixed_weights = starts[0]["weights"] if fix_weights else None
 
+    bound_e_step = partial(e_step, **data, prior=prior, fix_weights=fix_weights)
     best, runs = fit_em(
-        partial(e_step, **data, prior=prior, fix_weights=fix_weights),
+        bound_e_step,
         partial(m_step, **data, prior=prior, fixed_weights=fixed_weights),
         starts,
         tol=tol,
@@ -206,7 +208,7 @@ def fit_binomial_mixture(
     return EMResult.from_run(
         best,
         runs,
-        responsibilities=np.exp(best.log_resp[inverse.ravel()]),
+        responsibilities=bound_e_step(best.params)[0][inverse.ravel()],
         objective_name="log_likelihood" if prior is None else "log_posterior",
         dims={"theta": ("coin",), "weights": ("coin",), "responsibilities": ("experiment", "coin")},
         coords={"coin": np.arange(n_components), "experiment": np.arange(heads.size)},

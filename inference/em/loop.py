@@ -2,11 +2,13 @@
 
 A model supplies two pure functions bound to its data and prior:
 
-- ``e_step(params) -> (log_resp, objective)``: log responsibilities of shape
-  (n_rows, n_components) and the objective (log-likelihood, plus the log prior
-  density for a MAP fit) at ``params``;
-- ``m_step(resp) -> params``: the parameters maximising the expected
-  complete-data objective for responsibilities ``resp``.
+- ``e_step(params) -> (expected, objective)``: what the M-step needs of the
+  posterior over the hidden assignments at ``params`` (the responsibilities,
+  or the expected complete-data sufficient statistics they give), and the
+  objective (log-likelihood, plus the log prior density for a MAP fit) at
+  ``params``;
+- ``m_step(expected) -> params``: the parameters maximising the expected
+  complete-data objective.
 
 Parameters are plain ``dict[str, np.ndarray]`` whose keys are the PyMC
 model's variable names. The loop only iterates, records and decides
@@ -21,10 +23,7 @@ replace (Varadhan and Roland's back-off); otherwise the loop keeps the plain EM
 step, so the objective trace never decreases. A point is invalid when ``e_step`` raises
 ``ValueError`` (a covariance that is not positive definite) or returns a
 non-finite objective (a weight or probability outside its range: weights are
-extrapolated on the plane ``sum = 1`` but may leave the simplex). ``m_step``
-is then always called with the responsibilities of one of the last three
-``e_step`` calls.
-"""
+extrapolated on the plane ``sum = 1`` but may leave the simplex). """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ class EMRun:
     """
 
     params: Params
-    log_resp: np.ndarray
     objective_trace: np.ndarray
     history: Params
     n_iter: int
@@ -73,7 +71,6 @@ class EMRun:
 
         return EMRun(
             params={k: take(v, component_axes[k]) for k, v in self.params.items()},
-            log_resp=self.log_resp[:, order],
             objective_trace=self.objective_trace,
             history={
                 k: take(v, None if component_axes[k] is None else component_axes[k] + 1)
@@ -108,18 +105,18 @@ def unflatten(vector: np.ndarray, like: Params) -> Params:
 _FIRST_MAX_STEP = 1.0
 _MAX_STEP_FACTOR = 4.0
 
-_State = tuple[Params, np.ndarray, float]
+_State = tuple[Params, object, float]
 
 
 def _squarem_point(
-    e_step: Callable[[Params], tuple[np.ndarray, float]],
-    m_step: Callable[[np.ndarray], Params],
+    e_step: Callable[[Params], tuple[object, float]],
+    m_step: Callable[[object], Params],
     states: list[_State],
     max_step: float,
 ) -> tuple[float, _State | None]:
     """The SqS3 step length, and the EM step from the extrapolated point, from three successive EM states.
 
-    Each state is ``(params, log_resp, objective)``. With ``r = t1 - t0`` and
+    Each state is ``(params, expected, objective)``. With ``r = t1 - t0`` and
     ``v = t2 - 2 t1 + t0`` the point is ``t' = t0 + 2 a r + a^2 v`` with
     ``a = |r| / |v|`` clipped to ``[1, max_step]``; the state returned is one
     EM step from ``t'`` (SQUAREM's stabilising step). It is an M-step's output,
@@ -137,22 +134,22 @@ def _squarem_point(
         return 1.0, None
     try:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            log_resp, objective = e_step(unflatten(t0 + 2 * step * r + step**2 * v, start))
+            expected, objective = e_step(unflatten(t0 + 2 * step * r + step**2 * v, start))
         if not np.isfinite(objective):
             return step, None
-        params = m_step(np.exp(log_resp))
-        log_resp, objective = e_step(params)
+        params = m_step(expected)
+        expected, objective = e_step(params)
     except ValueError:
         # The point, or the EM step from it, has a covariance that is not positive definite.
         return step, None
     if not objective >= last_objective:
         return step, None
-    return step, (params, log_resp, objective)
+    return step, (params, expected, objective)
 
 
 def run_em(
-    e_step: Callable[[Params], tuple[np.ndarray, float]],
-    m_step: Callable[[np.ndarray], Params],
+    e_step: Callable[[Params], tuple[object, float]],
+    m_step: Callable[[object], Params],
     start: Params,
     *,
     tol: float,
@@ -168,18 +165,18 @@ def run_em(
     the module docstring); when accepted, that step is recorded as one more
     entry of the trace and history, so ``n_iter`` counts every recorded EM step.
     """
-    log_resp, objective = e_step(start)
-    state = (start, log_resp, objective)
+    expected, objective = e_step(start)
+    state = (start, expected, objective)
     trace = [objective]
     history = [start]
     recent = [state]
     max_step = _FIRST_MAX_STEP
     converged = False
     for _ in range(max_iter):
-        params = m_step(np.exp(state[1]))
-        log_resp, objective = e_step(params)
+        params = m_step(state[1])
+        expected, objective = e_step(params)
         previous_objective = state[2]
-        state = (params, log_resp, objective)
+        state = (params, expected, objective)
         trace.append(objective)
         history.append(params)
         if abs(objective - previous_objective) <= tol:
@@ -203,7 +200,6 @@ def run_em(
                 max_step *= _MAX_STEP_FACTOR
     return EMRun(
         params=state[0],
-        log_resp=state[1],
         objective_trace=np.asarray(trace),
         history={k: np.stack([h[k] for h in history]) for k in start},
         n_iter=len(trace) - 1,
@@ -212,8 +208,8 @@ def run_em(
 
 
 def fit_em(
-    e_step: Callable[[Params], tuple[np.ndarray, float]],
-    m_step: Callable[[np.ndarray], Params],
+    e_step: Callable[[Params], tuple[object, float]],
+    m_step: Callable[[object], Params],
     starts: Sequence[Params],
     *,
     tol: float,

@@ -13,27 +13,26 @@ row is Gaussian:
 - ``E[x_m | x_o, k] = mu_km + Sigma_k,mo Sigma_k,oo^-1 (x_o - mu_ko)``,
 - ``Cov[x_m | x_o, k] = Sigma_k,mm - Sigma_k,mo Sigma_k,oo^-1 Sigma_k,om``.
 
-The M-step is the complete-data M-step of :mod:`inference.em.gaussian` on the
-completed sufficient statistics: each row completed by its conditional mean,
-and the conditional covariance added to the scatter, since
+The E-step returns the completed sufficient statistics, on which the
+complete-data M-step of :mod:`inference.em.gaussian` runs unchanged: each row
+completed by its conditional mean, and the conditional covariance added to the
+second moments, since
 ``E[x x^T | x_o, k] = E[x | x_o, k] E[x | x_o, k]^T + Cov[x | x_o, k]``. Every
 covariance type works the same way: a diagonal or spherical covariance is
 conditioned as the diagonal matrix it is (its ``Sigma_mo`` is zero, so the
 conditional mean of a missing cell is the component mean).
 """
 
-from collections import deque
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy import special
 
 from .gaussian import (
-    _EMPTY,
-    _SCATTER,
     GaussianMixtureResult,
+    SufficientStatistics,
     _listed,
-    _maximise,
-    _normalise,
+    _mixture_centre,
     log_joint,
 )
 from .priors import ResolvedGaussianPrior
@@ -41,12 +40,11 @@ from .result import _frozen
 
 __all__ = [
     "ImputedGaussianMixtureResult",
-    "bind_steps",
     "check_observed",
     "conditional_moments",
     "e_step",
     "impute",
-    "m_step",
+    "log_responsibilities",
     "mean_imputed",
     "missingness_patterns",
 ]
@@ -135,21 +133,10 @@ def _full_matrices(covariances: np.ndarray, covariance_type: str, shape: tuple[i
 # E- and M-steps
 
 
-def e_step(
-    params: dict[str, np.ndarray],
-    *,
-    x: np.ndarray,
-    patterns: tuple[Pattern, ...],
-    covariance_type: str,
-    prior: ResolvedGaussianPrior | None,
-) -> tuple[np.ndarray, float]:
-    """Log responsibilities (n_samples, n_components) and the observed-data objective at ``params``.
-
-    Each row of ``x`` (n_samples, n_features) is scored by the marginal
-    density of its observed coordinates; ``patterns`` is
-    :func:`missingness_patterns` of ``x``. The objective is the observed-data
-    log-likelihood, plus the log prior density when ``prior`` is given.
-    """
+def _observed_log_norm(
+    params: dict[str, np.ndarray], x: np.ndarray, patterns: tuple[Pattern, ...], covariance_type: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The joint log terms of the observed cells (n_samples, n_components) and their logsumexp (n_samples,)."""
     weights, means, covariances = params["weights"], params["means"], params["covariances"]
     joint = np.empty((x.shape[0], weights.shape[0]))
     for observed, rows in patterns:
@@ -160,7 +147,56 @@ def e_step(
             _observed_covariances(covariances, covariance_type, observed),
             covariance_type,
         )
-    return _normalise(joint, params, covariance_type, prior)
+    return joint, special.logsumexp(joint, axis=1)
+
+
+def log_responsibilities(
+    params: dict[str, np.ndarray], *, x: np.ndarray, patterns: tuple[Pattern, ...], covariance_type: str
+) -> np.ndarray:
+    """Log responsibilities (n_samples, n_components) given each row's observed cells.
+
+    ``x`` (n_samples, n_features) has NaN at the missing cells and
+    ``patterns`` is :func:`missingness_patterns` of ``x``.
+    """
+    joint, log_norm = _observed_log_norm(params, x, patterns, covariance_type)
+    with np.errstate(under="ignore", invalid="ignore"):
+        return joint - log_norm[:, None]
+
+
+def e_step(
+    params: dict[str, np.ndarray],
+    *,
+    x: np.ndarray,
+    patterns: tuple[Pattern, ...],
+    covariance_type: str,
+    prior: ResolvedGaussianPrior | None,
+) -> tuple[SufficientStatistics, float]:
+    """The completed sufficient statistics and the observed-data objective at ``params``.
+
+    Each row of ``x`` (n_samples, n_features) is scored by the marginal
+    density of its observed coordinates; ``patterns`` is
+    :func:`missingness_patterns` of ``x``. The statistics are those of the
+    rows completed by :func:`conditional_moments`, with the conditional
+    covariances added to the second moments, about the mixture's mean. The
+    objective is the observed-data log-likelihood, plus the log prior density
+    when ``prior`` is given.
+    """
+    joint, log_norm = _observed_log_norm(params, x, patterns, covariance_type)
+    with np.errstate(under="ignore"):
+        resp = np.exp(joint - log_norm[:, None])
+    completed, covariances = conditional_moments(params, x=x, patterns=patterns, covariance_type=covariance_type)
+    shift = _mixture_centre(params["weights"], params["means"])
+    centred = completed - shift
+    second = np.einsum("nk,nkd,nke->kde", resp, centred, centred) + np.einsum("nk,nkde->kde", resp, covariances)
+    if covariance_type in ("diag", "spherical"):
+        second = np.diagonal(second, axis1=1, axis2=2).copy()
+    statistics = SufficientStatistics(
+        shift=shift, counts=resp.sum(axis=0), first=np.einsum("nk,nkd->kd", resp, centred), second=second
+    )
+    objective = float(log_norm.sum())
+    if prior is not None:
+        objective += prior.log_density(params, covariance_type)
+    return statistics, objective
 
 
 def conditional_moments(
@@ -202,64 +238,6 @@ def conditional_moments(
         completed[np.ix_(rows, components, missing)] = np.swapaxes(conditional_means, 0, 1)
         covariances[np.ix_(rows, components, missing, missing)] = conditional_covariances[None]
     return completed, covariances
-
-
-def m_step(
-    resp: np.ndarray,
-    completed: np.ndarray,
-    covariances: np.ndarray,
-    *,
-    covariance_type: str,
-    prior: ResolvedGaussianPrior | None,
-    reg_covar: float,
-) -> dict[str, np.ndarray]:
-    """Parameters maximising the expected complete-data objective, plus ``reg_covar``.
-
-    ``resp`` (n_samples, n_components); ``completed`` (n_samples,
-    n_components, n_features) and ``covariances`` (n_samples, n_components,
-    n_features, n_features) are :func:`conditional_moments` at the parameters
-    that gave ``resp``. The update is the complete-data one with
-    ``xbar_k = sum_i resp[i, k] completed[i, k] / n_k`` and the scatter of the
-    completed rows about ``xbar_k`` plus ``sum_i resp[i, k] covariances[i, k]``.
-    """
-    nk = resp.sum(axis=0) + _EMPTY
-    centres = np.einsum("nk,nkd->kd", resp, completed) / nk[:, None]
-    conditional = np.einsum("nk,nkde->kde", resp, covariances)
-    if covariance_type in ("diag", "spherical"):
-        conditional = np.diagonal(conditional, axis1=1, axis2=2)
-    scatter = _SCATTER[covariance_type](resp, completed - centres[None, :, :]) + conditional
-    return _maximise(nk, centres, scatter, covariance_type=covariance_type, prior=prior, reg_covar=reg_covar)
-
-
-def bind_steps(x: np.ndarray, *, covariance_type: str, prior: ResolvedGaussianPrior | None, reg_covar: float):
-    """The ``(e_step, m_step)`` pair that :func:`~inference.em.loop.fit_em` iterates on incomplete ``x``.
-
-    ``x`` (n_samples, n_features) has NaN at the missing cells. The loop hands
-    the M-step only the responsibilities, but the completed statistics also
-    need the conditional moments at the parameters of the E-step that gave
-    them. So the bound E-step keeps the parameters and log responsibilities
-    of its last three calls (an accelerated loop evaluates an extrapolated point
-    and one EM step from it between an E-step and the M-step that uses it) and the bound M-step reads
-    the one whose responsibilities it was given; it refuses any others.
-    """
-    patterns = missingness_patterns(x)
-    recent = deque(maxlen=3)
-
-    def bound_e_step(params):
-        log_resp, objective = e_step(params, x=x, patterns=patterns, covariance_type=covariance_type, prior=prior)
-        recent.append((params, log_resp))
-        return log_resp, objective
-
-    def bound_m_step(resp):
-        for params, log_resp in reversed(recent):
-            if np.array_equal(resp, np.exp(log_resp)):
-                break
-        else:
-            raise RuntimeError("resp: not the responsibilities of the last E-step of this pair")
-        moments = conditional_moments(params, x=x, patterns=patterns, covariance_type=covariance_type)
-        return m_step(resp, *moments, covariance_type=covariance_type, prior=prior, reg_covar=reg_covar)
-
-    return bound_e_step, bound_m_step
 
 
 ###############################################################################

@@ -137,7 +137,16 @@ class ResolvedGaussianPrior:
             "spherical": self._log_density_spherical,
         }[covariance_type]
         total = stats.dirichlet.logpdf(weights, np.full(weights.shape, self.alpha))
-        return float(total + log_covariances_and_means(means, covariances))
+        try:
+            return float(total + log_covariances_and_means(means, covariances))
+        except np.linalg.LinAlgError:
+            # scipy's normal density refuses a covariance whose condition number
+            # exceeds about 5e9, even when its Cholesky factor exists.
+            raise ValueError(
+                "covariances: a covariance is numerically singular (condition number beyond scipy's limit) for the "
+                "prior's normal density of the means; decrease the number of components, increase reg_covar, or "
+                "scale the input data"
+            ) from None
 
     def _log_density_full(self, means: np.ndarray, covariances: np.ndarray) -> float:
         total = np.sum(stats.invwishart.logpdf(np.moveaxis(covariances, 0, -1), df=self.dof, scale=self.scale))
