@@ -86,14 +86,14 @@ def floor_seconds(n: int, d: int, k: int, covariance_type: str, bounds: dict[str
     """A lower bound on one EM iteration, in seconds, as a sum of three costs on one core.
 
     - exponentials: n K, one per responsibility;
-    - arithmetic at the dgemm rate: full covariances need the whitening product in
-      the E-step and the scatter in the M-step, 2 n K d^2 flops each; diagonal ones
-      2 n K d flops for each of the E-step's two products and the M-step's two;
-    - memory at the sum's bandwidth: x read by the E- and the M-step, the
-      responsibilities written once and read once: 16 n (d + K) bytes.
+    - arithmetic at the dgemm rate: each row's quadratic form under each component,
+      and its weighted second moments, need d (d + 1) / 2 multiply-adds each for a
+      full covariance, 2 d for a diagonal one: 2 n K d (d + 1) and 8 n K d flops;
+    - memory at the sum's bandwidth: x read once, 8 n d bytes (the responsibilities
+      need not be stored).
     """
-    flops = 4 * n * k * d * d if covariance_type == "full" else 8 * n * k * d
-    return n * k * bounds["exp"] + flops / bounds["flops"] + 16 * n * (d + k) / bounds["bandwidth"]
+    flops = 2 * n * k * d * (d + 1) if covariance_type == "full" else 8 * n * k * d
+    return n * k * bounds["exp"] + flops / bounds["flops"] + 8 * n * d / bounds["bandwidth"]
 
 
 ###############################################################################
