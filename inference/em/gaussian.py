@@ -68,10 +68,10 @@ _EMPTY = 10 * np.finfo(float).eps
 # is whatever reg_covar or the prior makes it, not an estimate.
 _EMPTY_COMPONENT_ROWS = 1.0
 
-# A term this far (in log) below its row's largest gets responsibility 0: its
-# share is below 1e-304, too small to change any sum it enters. Without the cut,
-# exponentials that underflow took ~20 ns each (the slow path of exp) and the
-# subnormal numbers they give made the matrix products up to 8 times slower.
+# A term this far (in log) below its row's largest gets responsibility 0, as
+# it would by underflow below -745. Without the cut, exponentials that underflow
+# took ~20 ns each (the slow path of exp), and the subnormal numbers they give
+# made the matrix products up to 8 times slower.
 _NEGLIGIBLE_LOG_RATIO = -700.0
 _NEGLIGIBLE_RATIO = np.exp(_NEGLIGIBLE_LOG_RATIO)
 
@@ -292,18 +292,21 @@ def _responsibilities_in_place(joint: np.ndarray) -> np.ndarray:
 
     Normalised in log space: the largest term of each row is subtracted before
     exponentiating, and terms more than :data:`_NEGLIGIBLE_LOG_RATIO` below it
-    get responsibility 0. A row whose terms are all -inf has log-likelihood -inf.
+    get responsibility 0, as they would by underflow a little further down. A
+    row whose terms are all -inf has log-likelihood -inf.
     """
     top = joint.max(axis=0)
-    top[~np.isfinite(top)] = 0.0
+    impossible = ~np.isfinite(top)
+    top[impossible] = 0.0
     joint -= top
     np.maximum(joint, _NEGLIGIBLE_LOG_RATIO, out=joint)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.exp(joint, out=joint)
-        np.multiply(joint, joint > _NEGLIGIBLE_RATIO, out=joint)
-        total = joint.sum(axis=0)
-        joint /= total
-        return np.log(total) + top
+    np.exp(joint, out=joint)
+    np.multiply(joint, joint > _NEGLIGIBLE_RATIO, out=joint)
+    total = joint.sum(axis=0)
+    log_likelihood = np.log(total, where=~impossible, out=np.full_like(total, -np.inf)) + top
+    total[impossible] = np.nan
+    joint /= total
+    return log_likelihood
 
 
 def _log_sum_exp_columns(joint: np.ndarray) -> np.ndarray:
