@@ -54,9 +54,7 @@ def chunk_statistics(x: np.ndarray, params: Mapping[str, np.ndarray], *, covaria
     :func:`inference.em.gaussian.e_step`, raveled; every chunk takes its
     moments about the same shifts (fixed by ``params``), so rows sum.
     """
-    statistics, log_likelihood = e_step(
-        dict(params), x=np.asfortranarray(x), covariance_type=covariance_type, prior=None
-    )
+    statistics, log_likelihood = e_step(dict(params), x=x, covariance_type=covariance_type, prior=None)
     parts = [[log_likelihood], statistics.counts, statistics.first.ravel(), statistics.second.ravel()]
     return np.concatenate(parts)[None, :]
 
@@ -101,7 +99,7 @@ def log_responsibilities_dask(x: da.Array, params: Mapping[str, np.ndarray], *, 
 
 def _chunk_log_responsibilities(x: np.ndarray, params: Mapping[str, np.ndarray], *, covariance_type: str) -> np.ndarray:
     """Log responsibilities (n_rows, n_components) of one chunk ``x`` (n_rows, n_features)."""
-    return log_responsibilities(dict(params), x=np.asfortranarray(x), covariance_type=covariance_type)
+    return log_responsibilities(dict(params), x=x, covariance_type=covariance_type)
 
 
 def fit_gaussian_mixture_dask(

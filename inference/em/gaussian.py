@@ -667,9 +667,7 @@ def e_step(
     ``x`` (n_samples, n_features) goes in blocks of rows (see
     :data:`_BLOCK_FLOATS`): each block's responsibilities are computed in log
     space, summed into the statistics and dropped, so memory is one block's
-    temporaries whatever n_samples. ``x`` is best given in Fortran order (as
-    :func:`fit_gaussian_mixture` does): every block then reads each column
-    contiguously. The moments are summed about the mixture's mean, and those of
+    temporaries whatever n_samples. The moments are summed about the mixture's mean, and those of
     a component whose mean is far from it (see :data:`_EXPANSION_LIMIT`) about
     that mean. The objective is the log-likelihood of all rows, plus the log
     prior density when ``prior`` is given.
@@ -1088,10 +1086,8 @@ def fit_gaussian_mixture(
             missing_data.log_responsibilities, x=x, patterns=patterns, covariance_type=covariance_type
         )
     else:
-        # Column by column, the blocked E-step reads every block of rows contiguously.
-        columns = np.asfortranarray(x)
-        bound_e_step = partial(e_step, x=columns, covariance_type=covariance_type, prior=resolved)
-        responsibilities_of = partial(log_responsibilities, x=columns, covariance_type=covariance_type)
+        bound_e_step = partial(e_step, x=x, covariance_type=covariance_type, prior=resolved)
+        responsibilities_of = partial(log_responsibilities, x=x, covariance_type=covariance_type)
     best, runs = fit_em(
         bound_e_step,
         bound_m_step,
