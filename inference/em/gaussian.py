@@ -305,7 +305,7 @@ def _responsibilities_in_place(joint: np.ndarray) -> np.ndarray:
     total = joint.sum(axis=0)
     log_likelihood = np.log(total, where=~impossible, out=np.full_like(total, -np.inf)) + top
     total[impossible] = np.nan
-    joint /= total
+    joint *= 1.0 / total
     return log_likelihood
 
 
