@@ -72,12 +72,12 @@ def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str)
     )
     log_likelihood, counts, first, second = np.split(rows.sum(axis=0).compute(), np.cumsum(sizes)[:-1])
     shift, _, own = _moment_plan(params, covariance_type)
+    second_shape = (n_components, n_features, n_features)[: 3 if covariance_type in ("full", "tied") else 2]
     statistics = SufficientStatistics(
         shift=_moment_shifts(shift, own, n_components),
         counts=counts,
         first=first.reshape(n_components, n_features),
-        second=second.reshape(n_components, n_features, -1)[..., 0] if covariance_type in ("diag", "spherical")
-        else second.reshape(n_components, n_features, n_features),
+        second=second.reshape(second_shape),
     )
     return statistics, float(log_likelihood[0])
 

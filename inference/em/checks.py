@@ -19,6 +19,9 @@ __all__ = [
     "check_unit_interval",
 ]
 
+# What to do when a Gaussian component collapses or a covariance is singular.
+_REMEDY = "decrease the number of components, increase reg_covar, or scale the input data"
+
 
 def _as_float_array(values, name: str) -> np.ndarray:
     try:

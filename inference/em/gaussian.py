@@ -30,6 +30,7 @@ from scipy import linalg, special
 from scipy.cluster import vq
 
 from .checks import (
+    _REMEDY,
     _as_float_array,
     check_init_mapping,
     check_n_components,
@@ -75,7 +76,6 @@ _EMPTY_COMPONENT_ROWS = 1.0
 _NEGLIGIBLE_LOG_RATIO = -700.0
 _NEGLIGIBLE_RATIO = np.exp(_NEGLIGIBLE_LOG_RATIO)
 
-_REMEDY = "decrease the number of components, increase reg_covar, or scale the input data"
 
 
 def _not_positive_definite(name: str, component: int | None) -> ValueError:
@@ -307,17 +307,6 @@ def _responsibilities_in_place(joint: np.ndarray) -> np.ndarray:
     total[impossible] = np.nan
     joint *= 1.0 / total
     return log_likelihood
-
-
-def _log_sum_exp_columns(joint: np.ndarray) -> np.ndarray:
-    """``log sum_k exp(joint[k, i])``, shape (n_rows,), for ``joint`` (n_components, n_rows).
-
-    A column of -inf gives -inf, as in ``scipy.special.logsumexp``.
-    """
-    top = joint.max(axis=0)
-    top[~np.isfinite(top)] = 0.0
-    with np.errstate(under="ignore", divide="ignore"):
-        return np.log(np.exp(joint - top).sum(axis=0)) + top
 
 
 class _Moments:
@@ -632,8 +621,7 @@ def log_joint(
     (n_components, n_features); ``covariances`` shaped by ``covariance_type``.
     """
     params = {"weights": weights, "means": means, "covariances": covariances}
-    shift = _mixture_centre(weights, means)
-    scorer, _ = _scorer(params, covariance_type, shift)
+    shift, scorer, _ = _moment_plan(params, covariance_type)
     joint = np.empty((x.shape[0], weights.shape[0]), order="F")
     for rows, block, _ in _joint_blocks(x, shift, scorer, covariance_type):
         joint[rows] = block.T
@@ -645,12 +633,11 @@ def log_responsibilities(params: Mapping[str, np.ndarray], *, x: np.ndarray, cov
 
     ``x`` (n_samples, n_features). Rows go in blocks, as in :func:`e_step`.
     """
-    shift = _mixture_centre(params["weights"], params["means"])
-    scorer, _ = _scorer(params, covariance_type, shift)
+    shift, scorer, _ = _moment_plan(params, covariance_type)
     log_resp = np.empty((x.shape[0], params["weights"].shape[0]), order="F")
     for rows, joint, _ in _joint_blocks(x, shift, scorer, covariance_type):
         with np.errstate(under="ignore", invalid="ignore"):
-            joint -= _log_sum_exp_columns(joint)
+            joint -= special.logsumexp(joint, axis=0)
         log_resp[rows] = joint.T
     return log_resp
 

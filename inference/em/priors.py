@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .checks import _REMEDY
+
 __all__ = ["BetaDirichletPrior", "GaussianMixturePrior", "ResolvedGaussianPrior"]
 
 
@@ -144,8 +146,7 @@ class ResolvedGaussianPrior:
             # exceeds about 5e9, even when its Cholesky factor exists.
             raise ValueError(
                 "covariances: a covariance is numerically singular (condition number beyond scipy's limit) for the "
-                "prior's normal density of the means; decrease the number of components, increase reg_covar, or "
-                "scale the input data"
+                f"prior's normal density of the means; {_REMEDY}"
             ) from None
 
     def _log_density_full(self, means: np.ndarray, covariances: np.ndarray) -> float:
