@@ -197,6 +197,26 @@ def test_negligible_responsibilities_are_zero():
     np.testing.assert_array_equal(log_likelihood, [0.0, 5.0, -np.inf])
 
 
+def test_a_nan_term_makes_its_row_nan():
+    joint = np.array([[0.0, np.nan, 1.0], [np.nan, 0.0, 2.0]])
+    log_likelihood = gaussian._responsibilities_in_place(joint)
+    assert np.isnan(log_likelihood[:2]).all() and np.isnan(joint[:, :2]).all()
+    np.testing.assert_allclose(log_likelihood[2], special.logsumexp([1.0, 2.0]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_reads_x_in_any_memory_layout(rng, covariance_type):
+    params = random_params(rng, 3, 2, covariance_type)
+    wide = rng.normal(size=(500, 6))
+    x = np.ascontiguousarray(wide[:, ::2])
+    expected, objective = e_step(params, x=x, covariance_type=covariance_type, prior=None)
+    for layout in (np.asfortranarray(x), wide[:, ::2]):
+        statistics, other = e_step(params, x=layout, covariance_type=covariance_type, prior=None)
+        # The same rows in the same order: the same operations, bit for bit.
+        assert other == objective
+        np.testing.assert_array_equal(statistics.second, expected.second)
+
+
 # --- 2. SQUAREM ---------------------------------------------------------------------------------
 
 

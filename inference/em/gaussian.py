@@ -29,6 +29,7 @@ import numpy as np
 from scipy import linalg, special
 from scipy.cluster import vq
 
+from . import kernels
 from .checks import (
     _REMEDY,
     _as_float_array,
@@ -187,18 +188,14 @@ def _features(x: np.ndarray, shift: np.ndarray, covariance_type: str) -> np.ndar
     full and tied ones up to :data:`_PRODUCT_FEATURES` features, nothing above.
     """
     n_rows, n_features = x.shape
-    features = np.empty((_n_feature_rows(n_features, covariance_type), n_rows))
-    features[0] = 1.0
-    y = features[1 : n_features + 1]
-    np.subtract(x.T, shift[:, None], out=y)
     if covariance_type in ("diag", "spherical"):
-        np.square(y, out=features[n_features + 1 :])
+        second = kernels.SQUARES
     elif n_features <= _PRODUCT_FEATURES:
-        start = n_features + 1
-        for j in range(n_features):
-            np.multiply(y[j], y[j:], out=features[start : start + n_features - j])
-            start += n_features - j
-    return features
+        second = kernels.PRODUCTS
+    else:
+        second = kernels.NO_SECOND
+    features = np.empty((_n_feature_rows(n_features, covariance_type), n_rows))
+    return kernels.features_into(x, shift, second, features)
 
 
 @dataclass(frozen=True)
@@ -243,9 +240,7 @@ class _Whitened:
         """Joint log terms (n_components, n_rows) from :func:`_features` (n_feature_rows, n_rows)."""
         n_components = self.constant.shape[0]
         n_features = self.whitening.shape[1] - 1
-        whitened = self.whitening @ features[: n_features + 1]
-        np.square(whitened, out=whitened)
-        joint = np.add.reduce(whitened.reshape(n_components, n_features, -1), axis=1)
+        joint = kernels.sum_squares(self.whitening @ features[: n_features + 1], n_components)
         return np.subtract(self.constant[:, None], joint, out=joint)
 
 
@@ -295,18 +290,11 @@ def _responsibilities_in_place(joint: np.ndarray) -> np.ndarray:
     get responsibility 0, as they would by underflow a little further down. A
     row whose terms are all -inf has log-likelihood -inf.
     """
-    top = joint.max(axis=0)
-    impossible = ~np.isfinite(top)
-    top[impossible] = 0.0
-    joint -= top
-    np.maximum(joint, _NEGLIGIBLE_LOG_RATIO, out=joint)
+    top = kernels.subtract_top(joint, _NEGLIGIBLE_LOG_RATIO)
     np.exp(joint, out=joint)
-    np.multiply(joint, joint > _NEGLIGIBLE_RATIO, out=joint)
-    total = joint.sum(axis=0)
-    log_likelihood = np.log(total, where=~impossible, out=np.full_like(total, -np.inf)) + top
-    total[impossible] = np.nan
-    joint *= 1.0 / total
-    return log_likelihood
+    totals = kernels.normalise_ratios(joint, _NEGLIGIBLE_RATIO)
+    with np.errstate(divide="ignore"):
+        return np.log(totals) + top
 
 
 class _Moments:
@@ -336,9 +324,10 @@ class _Moments:
         """Add one block: ``resp`` (n_components, n_rows), ``features`` (n_feature_rows, n_rows)."""
         self.features += resp @ features.T
         if self.per_component is not None:
-            y = features[1 : self.per_component.shape[1] + 1]
-            for k, weights in enumerate(resp):
-                self.per_component[k] += (y * weights) @ y.T
+            n_components, n_features, _ = self.per_component.shape
+            y = features[1 : n_features + 1]
+            weighted = (resp[:, None, :] * y).reshape(n_components * n_features, -1)
+            self.per_component += (weighted @ y.T).reshape(n_components, n_features, n_features)
         for k, offset in self.own.items():
             first, second = self.own_sums[k]
             centred = features[1 : offset.shape[0] + 1] - offset[:, None]

@@ -1,0 +1,108 @@
+"""Compiled loops of the Gaussian E-step, one pass over a block each.
+
+Each of these replaces several NumPy calls that would each pass over a block of
+rows (writing a temporary every time) by one loop that the compiler vectorises
+over the rows. Matrix products stay with BLAS and the exponentials with NumPy,
+whose SIMD ``exp`` is about 5 times faster than the compiled scalar one. Blocks
+are laid out with the rows as the last, contiguous axis. Compiled on first use
+and cached beside this file.
+"""
+
+import numba
+import numpy as np
+
+__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "normalise_ratios", "subtract_top", "sum_squares"]
+
+# What :func:`features_into` writes after (1, y).
+NO_SECOND = 0
+SQUARES = 1
+PRODUCTS = 2
+
+_compile = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_compile
+def features_into(x, shift, second, out):
+    """Write the features of the rows ``x`` (n_rows, n_features) about ``shift`` (n_features,) into ``out``.
+
+    ``out`` (n_feature_rows, n_rows): 1, then ``y = x - shift``, then by
+    ``second``: nothing (:data:`NO_SECOND`), ``y_j^2`` (:data:`SQUARES`), or
+    ``y_j y_l`` for ``j <= l`` in ``np.triu_indices`` order (:data:`PRODUCTS`).
+    Returns ``out``.
+    """
+    n_rows, n_features = x.shape
+    for i in range(n_rows):
+        out[0, i] = 1.0
+    for j in range(n_features):
+        centre = shift[j]
+        for i in range(n_rows):
+            out[1 + j, i] = x[i, j] - centre
+    row = 1 + n_features
+    if second == SQUARES:
+        for j in range(n_features):
+            for i in range(n_rows):
+                out[row + j, i] = out[1 + j, i] * out[1 + j, i]
+    elif second == PRODUCTS:
+        for j in range(n_features):
+            for l in range(j, n_features):
+                for i in range(n_rows):
+                    out[row, i] = out[1 + j, i] * out[1 + l, i]
+                row += 1
+    return out
+
+
+@_compile
+def subtract_top(joint, floor):
+    """Subtract each row's largest term from ``joint`` (n_components, n_rows) in place, then raise it to ``floor``.
+
+    Returns the largest terms (n_rows,), 0 where a row's largest is not
+    finite (all -inf, say). NaN propagates.
+    """
+    n_components, n_rows = joint.shape
+    top = joint[0].copy()
+    for k in range(1, n_components):
+        for i in range(n_rows):
+            term = joint[k, i]
+            top[i] = term if term > top[i] or term != term else top[i]
+    for i in range(n_rows):
+        top[i] = top[i] if np.isfinite(top[i]) else 0.0
+    for k in range(n_components):
+        for i in range(n_rows):
+            term = joint[k, i] - top[i]
+            joint[k, i] = term if not term < floor else floor
+    return top
+
+
+@_compile
+def normalise_ratios(ratios, negligible):
+    """Normalise ``ratios`` (n_components, n_rows) in place so that each row sums to 1; return the rows' totals (n_rows,).
+
+    Ratios not above ``negligible`` become 0 first. A row totalling 0 becomes
+    NaN; NaN propagates.
+    """
+    n_components, n_rows = ratios.shape
+    totals = np.zeros(n_rows)
+    for k in range(n_components):
+        for i in range(n_rows):
+            ratio = ratios[k, i]
+            ratio = ratio if not ratio <= negligible else 0.0
+            ratios[k, i] = ratio
+            totals[i] += ratio
+    reciprocals = 1.0 / totals
+    for k in range(n_components):
+        for i in range(n_rows):
+            ratios[k, i] *= reciprocals[i]
+    return totals
+
+
+@_compile
+def sum_squares(whitened, n_components):
+    """``out[k, i] = sum_j whitened[k * m + j, i]^2`` for ``whitened`` (n_components * m, n_rows); out (n_components, n_rows)."""
+    n_stacked, n_rows = whitened.shape
+    per_component = n_stacked // n_components
+    out = np.zeros((n_components, n_rows))
+    for k in range(n_components):
+        for j in range(k * per_component, (k + 1) * per_component):
+            for i in range(n_rows):
+                out[k, i] += whitened[j, i] * whitened[j, i]
+    return out
