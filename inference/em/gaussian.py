@@ -21,12 +21,13 @@ iterate for iterate from the same start.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import partial
+from functools import cache, partial
 import numbers
 import warnings
 
 import numpy as np
-from scipy import linalg, special
+from scipy import special
+from scipy.linalg import lapack
 from scipy.cluster import vq
 
 from . import kernels
@@ -198,6 +199,12 @@ def _features(x: np.ndarray, shift: np.ndarray, covariance_type: str) -> np.ndar
     return kernels.features_into(x, shift, second, features)
 
 
+@cache
+def _upper_triangle(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n_features)``, the order of the products among the features; computed once per size."""
+    return np.triu_indices(n_features)
+
+
 @dataclass(frozen=True)
 class _Expanded:
     """Joint log terms linear in the features: ``joint = coefficients @ features``.
@@ -267,7 +274,7 @@ def _scorer(
         if covariance_type in ("diag", "spherical"):
             quadratic = -0.5 * np.diagonal(precisions, axis1=1, axis2=2)
         else:
-            rows, columns = np.triu_indices(n_features)
+            rows, columns = _upper_triangle(n_features)
             quadratic = -np.where(rows == columns, 0.5, 1.0) * precisions[:, rows, columns]
         return _Expanded(np.concatenate([(constant - 0.5 * reach)[:, None], linear, quadratic], axis=1)), reach
     whitening = np.concatenate([-offsets[:, :, None], inverse], axis=2) / np.sqrt(2)
@@ -282,19 +289,17 @@ def _mixture_centre(weights: np.ndarray, means: np.ndarray) -> np.ndarray:
     return means.mean(axis=0)
 
 
-def _responsibilities_in_place(joint: np.ndarray) -> np.ndarray:
-    """Turn joint log terms (n_components, n_rows) into responsibilities, in place; return the rows' log-likelihoods (n_rows,).
+def _responsibilities_in_place(joint: np.ndarray) -> float:
+    """Turn joint log terms (n_components, n_rows) into responsibilities, in place; return the rows' summed log-likelihood.
 
     Normalised in log space: the largest term of each row is subtracted before
     exponentiating, and terms more than :data:`_NEGLIGIBLE_LOG_RATIO` below it
     get responsibility 0, as they would by underflow a little further down. A
-    row whose terms are all -inf has log-likelihood -inf.
+    row whose terms are all -inf has NaN responsibilities and makes the sum -inf.
     """
     top = kernels.subtract_top(joint, _NEGLIGIBLE_LOG_RATIO)
     np.exp(joint, out=joint)
-    totals = kernels.normalise_ratios(joint, _NEGLIGIBLE_RATIO)
-    with np.errstate(divide="ignore"):
-        return np.log(totals) + top
+    return kernels.normalise_ratios(joint, _NEGLIGIBLE_RATIO) + top.sum()
 
 
 class _Moments:
@@ -344,7 +349,7 @@ class _Moments:
         elif self.per_component is not None:
             second = self.per_component
         else:
-            rows, columns = np.triu_indices(n_features)
+            rows, columns = _upper_triangle(n_features)
             second = np.empty((rest.shape[0], n_features, n_features))
             second[:, rows, columns] = rest
             second[:, columns, rows] = rest
@@ -382,15 +387,28 @@ def _moment_shifts(shift: np.ndarray, own: Mapping[int, np.ndarray], n_component
 # Full covariance: (n_components, n_features, n_features)
 
 
+def _cholesky(matrices: np.ndarray) -> np.ndarray | None:
+    """Lower Cholesky factors of ``matrices`` (..., n_features, n_features), or None if one is not positive definite."""
+    try:
+        factors = np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError:
+        return None
+    return factors if np.isfinite(factors).all() else None
+
+
 def _cholesky_full(covariances: np.ndarray, name: str) -> np.ndarray:
-    """Lower Cholesky factors (n_components, n_features, n_features) of ``covariances``."""
-    factors = np.empty_like(covariances)
-    for k, covariance in enumerate(covariances):
-        try:
-            factors[k] = linalg.cholesky(covariance, lower=True)
-        except linalg.LinAlgError:
-            raise _not_positive_definite(name, k) from None
+    """Lower Cholesky factors (n_components, n_features, n_features) of ``covariances``, all in one call."""
+    factors = _cholesky(covariances)
+    if factors is None:
+        component = next((k for k, covariance in enumerate(covariances) if _cholesky(covariance) is None), None)
+        raise _not_positive_definite(name, component)
     return factors
+
+
+def _triangular_inverse(factor: np.ndarray) -> np.ndarray:
+    """``L^-1`` of a lower triangular ``factor`` (n_features, n_features) with a positive diagonal."""
+    inverse, _ = lapack.dtrtri(factor, lower=1)
+    return inverse
 
 
 def _inverse_factors_full(
@@ -398,9 +416,9 @@ def _inverse_factors_full(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inverse lower Cholesky factors ``L_k^-1`` (n_components, n_features, n_features) and ``log |Sigma_k|`` (n_components,)."""
     factors = _cholesky_full(covariances, "covariances")
-    identity = np.eye(n_features)
-    inverse = np.stack([linalg.solve_triangular(factor, identity, lower=True) for factor in factors])
+    inverse = np.stack([_triangular_inverse(factor) for factor in factors])
     return inverse, 2 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+
 
 def _covariances_full(
     scatter: np.ndarray, nk: np.ndarray, deviation: np.ndarray, prior: ResolvedGaussianPrior | None
@@ -431,10 +449,10 @@ def _n_covariance_parameters_full(n_components: int, n_features: int) -> int:
 
 def _cholesky_tied(covariance: np.ndarray, name: str) -> np.ndarray:
     """Lower Cholesky factor (n_features, n_features) of ``covariance``."""
-    try:
-        return linalg.cholesky(covariance, lower=True)
-    except linalg.LinAlgError:
-        raise _not_positive_definite(name, None) from None
+    factor = _cholesky(covariance)
+    if factor is None:
+        raise _not_positive_definite(name, None)
+    return factor
 
 
 def _inverse_factors_tied(
@@ -442,7 +460,7 @@ def _inverse_factors_tied(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The shared ``L^-1`` and ``log |Sigma|``, repeated for every component; see :func:`_inverse_factors_full`."""
     factor = _cholesky_tied(covariance, "covariances")
-    inverse = linalg.solve_triangular(factor, np.eye(n_features), lower=True)
+    inverse = _triangular_inverse(factor)
     log_det = 2 * np.log(np.diag(factor)).sum()
     return np.broadcast_to(inverse, (n_components, n_features, n_features)), np.full(n_components, log_det)
 
@@ -652,7 +670,7 @@ def e_step(
     moments = _Moments(*params["means"].shape, covariance_type, own)
     log_likelihood = 0.0
     for _, joint, features in _joint_blocks(x, shift, scorer, covariance_type):
-        log_likelihood += _responsibilities_in_place(joint).sum()
+        log_likelihood += _responsibilities_in_place(joint)
         moments.add(joint, features)
     objective = float(log_likelihood)
     if prior is not None:

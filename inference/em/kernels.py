@@ -73,12 +73,20 @@ def subtract_top(joint, floor):
     return top
 
 
+# normalise_ratios multiplies row totals (each in [1, n_components]) and takes one
+# log per this much product: ~60 digits below overflow, for any n_components < 1e58.
+_LOG_EVERY = 1e250
+
+
 @_compile
 def normalise_ratios(ratios, negligible):
-    """Normalise ``ratios`` (n_components, n_rows) in place so that each row sums to 1; return the rows' totals (n_rows,).
+    """Normalise ``ratios`` (n_components, n_rows) in place so that each row sums to 1; return the sum of the rows' log totals.
 
     Ratios not above ``negligible`` become 0 first. A row totalling 0 becomes
-    NaN; NaN propagates.
+    NaN and makes the sum -inf; NaN propagates. The log of the totals'
+    product is taken a few times per block, not once per row: each total is
+    at least 1 when the row's largest ratio is 1, as after
+    :func:`subtract_top`, so the product does not underflow.
     """
     n_components, n_rows = ratios.shape
     totals = np.zeros(n_rows)
@@ -92,7 +100,14 @@ def normalise_ratios(ratios, negligible):
     for k in range(n_components):
         for i in range(n_rows):
             ratios[k, i] *= reciprocals[i]
-    return totals
+    log_total = 0.0
+    product = 1.0
+    for i in range(n_rows):
+        product *= totals[i]
+        if product > _LOG_EVERY:
+            log_total += np.log(product)
+            product = 1.0
+    return log_total + np.log(product)
 
 
 @_compile
