@@ -13,7 +13,10 @@ from pytensor.graph.replace import vectorize_graph
 from pymc_extras.marginal import conditional
 import xarray as xr
 
+from .samplers import check_nuts_sampler
+
 __all__ = ["assignment_probabilities", "find_map", "sample_posterior"]
+
 
 
 def _interpreted():
@@ -49,8 +52,9 @@ def sample_posterior(
     chains: int,
     random_seed: int | None,
     progressbar: bool = True,
+    nuts_sampler: str = "pymc",
 ) -> xr.DataTree:
-    """NUTS (PyMC's sampler) on ``model``, every chain started at ``initvals``.
+    """NUTS on ``model`` by ``nuts_sampler`` (one of :data:`inference.samplers.NUTS_SAMPLERS`), every chain started at ``initvals``.
 
     Mixture posteriors are multimodal and chains started at random can stick
     in a wrong mode; EM's estimate is the cheapest good start. The start is
@@ -69,7 +73,7 @@ def sample_posterior(
         initvals=initvals,
         init="adapt_diag",
         random_seed=random_seed,
-        nuts_sampler="pymc",
+        nuts_sampler=check_nuts_sampler(nuts_sampler),
         progressbar=progressbar,
         compute_convergence_checks=False,
     )

@@ -20,6 +20,7 @@ from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial
 from .em.gaussian import COVARIANCE_TYPES
 from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 from .modes import chain_optima, distinct_optima
+from .samplers import NUTS_SAMPLERS
 
 __all__ = ["main"]
 
@@ -81,8 +82,18 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
     parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
     parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+    _add_sampler_option(parser)
     parser.add_argument("--output", metavar="FILE.nc", help="save the DataTree as netCDF")
     parser.add_argument("--plots", metavar="DIR", help="save the pictures as PNG files into this existing directory")
+
+
+def _add_sampler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sampler",
+        choices=NUTS_SAMPLERS,
+        default="pymc",
+        help="NUTS implementation; all but pymc are optional packages (default pymc)",
+    )
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser_k.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
         parser_k.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
         parser_k.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+        _add_sampler_option(parser_k)
         parser_k.set_defaults(prior=BetaDirichletPrior() if name == "two-coins" else GaussianMixturePrior())
     return parser
 
@@ -189,6 +201,7 @@ def _grow_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentPars
     parser.add_argument("--draws", type=_positive, default=500, help="posterior draws per chain (default 500)")
     parser.add_argument("--tune", type=_positive, default=500, help="tuning steps per chain (default 500)")
     parser.add_argument("--chains", type=_positive, default=2, help="chains (default 2)")
+    _add_sampler_option(parser)
     parser.add_argument("--n-init", type=_positive, default=5, help="EM starts; the best is kept (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
@@ -311,6 +324,7 @@ def _compare_two_coins(args) -> None:
         chains=args.chains,
         random_seed=args.seed,
         progressbar=not args.json,
+        nuts_sampler=args.sampler,
     )
     _report_assignments(comparison, args, output, plots)
 
@@ -409,6 +423,7 @@ def _compare_gmm(args) -> None:
         chains=args.chains,
         random_seed=args.seed,
         progressbar=not args.json,
+        nuts_sampler=args.sampler,
     )
     if args.missing == "em":
         from .imputation import compare_imputation
@@ -445,6 +460,7 @@ def _grow(args) -> None:
         chains=args.chains,
         random_seed=args.seed,
         progressbar=not args.json,
+        nuts_sampler=args.sampler,
     )
     if args.json:
         print(json.dumps(table.reset_index().to_dict(orient="records"), indent=2))
@@ -463,7 +479,14 @@ def _choose(args) -> None:
 
     if args.prior is None:
         raise ValueError("--prior: LOO needs a proper prior for PyMC, not none")
-    sampling = dict(n_init=args.n_init, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed)
+    sampling = dict(
+        n_init=args.n_init,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        nuts_sampler=args.sampler,
+    )
     if args.problem == "two-coins":
         heads, flips = _coin_data(args)
         table = choose_n_coins(

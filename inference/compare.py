@@ -142,6 +142,7 @@ def _compare(
     chains: int,
     random_seed: int | None,
     progressbar: bool,
+    nuts_sampler: str,
 ) -> Comparison:
     """Run PyMC's MAP and NUTS on the marginalized ``model`` and tabulate.
 
@@ -153,7 +154,14 @@ def _compare(
     pymc_map = find_map(model, {name: np.array(em_mle.params[name]) for name in names})
     start = {name: np.array(em_map.params[name]) for name in names}
     tree = sample_posterior(
-        model, initvals=start, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+        model,
+        initvals=start,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
     )
 
     em_mle_data, em_map_data = em_mle.to_dataset(), em_map.to_dataset()
@@ -220,12 +228,14 @@ def compare_two_coins(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = True,
+    nuts_sampler: str = "pymc",
 ) -> Comparison:
     """EM (MLE and MAP), PyMC's MAP and NUTS for the two-coin problem with ``n_coins`` coins.
 
     ``heads`` and ``flips`` have shape (n_experiments,) (``flips`` may be a
     scalar). ``prior`` is used by EM's MAP, PyMC's MAP and the posterior alike;
-    NUTS starts every chain at EM's MAP. The assignments' posterior comes
+    NUTS (``nuts_sampler``, one of :data:`inference.samplers.NUTS_SAMPLERS`)
+    starts every chain at EM's MAP. The assignments' posterior comes
     from the marginalized model.
     """
     fit = dict(n_components=n_coins, fix_weights=fix_weights, n_init=n_init, random_state=random_seed, tol=EM_TOL)
@@ -245,6 +255,7 @@ def compare_two_coins(
         chains=chains,
         random_seed=random_seed,
         progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
     )
 
 
@@ -260,6 +271,7 @@ def compare_gaussian_mixture(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = True,
+    nuts_sampler: str = "pymc",
 ) -> Comparison:
     """EM (MLE and MAP), PyMC's MAP and NUTS for a Gaussian mixture.
 
@@ -289,4 +301,5 @@ def compare_gaussian_mixture(
         chains=chains,
         random_seed=random_seed,
         progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
     )

@@ -86,6 +86,7 @@ def convergence_with_data(
     chains: int = 2,
     random_seed: int | None = 0,
     progressbar: bool = False,
+    nuts_sampler: str = "pymc",
 ) -> pd.DataFrame:
     """EM's MAP and its standard errors against NUTS, for growing amounts of data.
 
@@ -103,8 +104,9 @@ def convergence_with_data(
         :data:`DEFAULT_TRUTH`.
     prior : BetaDirichletPrior or GaussianMixturePrior, optional
         Used by EM's MAP and the posterior alike; default the problem's default prior.
-    n_init, draws, tune, chains, random_seed, progressbar
-        EM starts, and NUTS settings (chains start at EM's MAP).
+    n_init, draws, tune, chains, random_seed, progressbar, nuts_sampler
+        EM starts, and NUTS settings (chains start at EM's MAP; ``nuts_sampler``
+        is one of :data:`inference.samplers.NUTS_SAMPLERS`).
 
     Returns
     -------
@@ -135,6 +137,7 @@ def convergence_with_data(
             chains=chains,
             random_seed=int(rng.integers(2**31)),
             progressbar=progressbar,
+            nuts_sampler=nuts_sampler,
         )
         summary = az.summary(tree, var_names=names, kind="stats", round_to="none")
         frame = pd.DataFrame(

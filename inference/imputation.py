@@ -17,6 +17,7 @@ import xarray as xr
 from models.gaussian_mixture import gaussian_mixture_model
 
 from .bayes import sample_posterior
+from .samplers import check_nuts_sampler
 from .compare import CI_PROB, EM_TOL, HDI_COLUMNS, PosteriorRun, _estimates, posterior_table
 from .em import GaussianMixturePrior, ImputedGaussianMixtureResult, fit_gaussian_mixture
 
@@ -70,15 +71,22 @@ def compare_imputation(
     random_seed: int | None = 0,
     progressbar: bool = True,
     columns: list[str] | None = None,
+    nuts_sampler: str = "pymc",
 ) -> ImputationComparison:
     """EM with missing values (MLE and MAP) beside PyMC's posterior, imputed cells included.
 
     ``x`` (n_samples, n_features) has NaN at the missing cells. The prior is
     resolved against EM's completed data and used by EM's MAP and by PyMC.
     With one component PyMC samples with NUTS alone; with more, the latent
-    assignments need a compound step (slower). ``columns`` names the features
-    in the cell table.
+    assignments need a compound step (slower), which only PyMC's sampler runs:
+    ``nuts_sampler`` (one of :data:`inference.samplers.NUTS_SAMPLERS`) must then
+    be "pymc". ``columns`` names the features in the cell table.
     """
+    if n_components != 1 and check_nuts_sampler(nuts_sampler) != "pymc":
+        raise ValueError(
+            f"nuts_sampler: with {n_components} components the latent assignments are sampled by PyMC's "
+            f"compound step, which {nuts_sampler!r} cannot run; use 'pymc'"
+        )
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL, missing="em")
     em_mle = fit_gaussian_mixture(x, n_components, **fit)
     em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)
@@ -97,7 +105,14 @@ def compare_imputation(
     if "assignment" in model.named_vars:
         initvals["assignment"] = np.asarray(em_map.responsibilities).argmax(axis=1)
     tree = sample_posterior(
-        model, initvals=initvals, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar
+        model,
+        initvals=initvals,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
     )
 
     em_mle_data, em_map_data = em_mle.to_dataset(), em_map.to_dataset()

@@ -95,6 +95,7 @@ def choose_n_coins(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = False,
+    nuts_sampler: str = "pymc",
 ) -> pd.DataFrame:
     """BIC, AIC and PSIS-LOO of binomial mixtures with 1 to ``max_coins`` coins.
 
@@ -111,7 +112,14 @@ def choose_n_coins(
         ``best_by_bic`` (lowest BIC) and ``best_by_loo`` (highest elpd).
     """
     fit = dict(fix_weights=fix_weights, n_init=n_init, random_state=random_seed, tol=EM_TOL)
-    sampling = dict(draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar)
+    sampling = dict(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
+    )
     rows = {}
     for n_coins in _component_counts(max_coins):
         em_mle = fit_binomial_mixture(heads, flips, n_coins, **fit)
@@ -141,6 +149,7 @@ def choose_gaussian_components(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = False,
+    nuts_sampler: str = "pymc",
 ) -> pd.DataFrame:
     """BIC, AIC and PSIS-LOO of Gaussian mixtures with 1 to ``max_components`` components.
 
@@ -151,7 +160,14 @@ def choose_gaussian_components(
     :func:`choose_n_coins`.
     """
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL)
-    sampling = dict(draws=draws, tune=tune, chains=chains, random_seed=random_seed, progressbar=progressbar)
+    sampling = dict(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        nuts_sampler=nuts_sampler,
+    )
     rows = {}
     for n_components in _component_counts(max_components):
         em_mle = fit_gaussian_mixture(x, n_components, **fit)
