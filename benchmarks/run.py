@@ -14,6 +14,7 @@ import platform
 import time
 import warnings
 
+import numba
 import numpy as np
 import scipy
 import sklearn
@@ -60,7 +61,7 @@ def describe_machine() -> list[str]:
     return [
         f"- CPU: {model}, {os.cpu_count()} logical cores (shared with other jobs: best of several runs)",
         f"- Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}",
+        f"numba {numba.__version__}, scikit-learn {sklearn.__version__}",
         f"- BLAS (threadpoolctl): {'; '.join(blas)}",
     ]
 
@@ -318,12 +319,12 @@ def dask_table(*, repeats: int, quick: bool) -> list[str]:
     )
     lines = [
         f"Gaussian EM at n={n:.0e}, d={d}, K={k}, full, chunks of {chunk:.0e} rows drawn on the workers and "
-        "persisted there. In-memory: NumPy, one BLAS thread. Seconds per iteration, best of "
+        "persisted there. In-memory: the same steps in one process, one BLAS thread. Seconds per iteration, best of "
         f"{repeats} runs of {n_iter} iterations.",
         "",
         "| where | MALLOC setting on workers | s/iter | vs in-memory | max param diff vs in-memory |",
         "|---|---|---|---|---|",
-        f"| in memory (NumPy) | (process default) | {in_memory:.3f} | 1.0 | 0 |",
+        f"| in memory | (process default) | {in_memory:.3f} | 1.0 | 0 |",
     ]
     settings = {"threads (no cluster)": None} if quick else {
         "MALLOC_TRIM_THRESHOLD_=65536 (distributed's default)": {},
