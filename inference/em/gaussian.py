@@ -167,18 +167,26 @@ _PRODUCT_FEATURES = 16
 _EXPANSION_LIMIT = 1e6
 
 
+def _second_moment_kind(n_features: int, covariance_type: str) -> int:
+    """What :func:`_features` writes after (1, y): ``kernels.SQUARES`` for diag and spherical covariances, ``kernels.PRODUCTS`` for full and tied ones up to :data:`_PRODUCT_FEATURES` features, ``kernels.NO_SECOND`` above."""
+    if covariance_type in ("diag", "spherical"):
+        return kernels.SQUARES
+    return kernels.PRODUCTS if n_features <= _PRODUCT_FEATURES else kernels.NO_SECOND
+
+
 def _second_moments_as_features(n_features: int, covariance_type: str) -> bool:
     """Whether the second moments are feature rows (diagonal, or products up to :data:`_PRODUCT_FEATURES`)."""
-    return covariance_type in ("diag", "spherical") or n_features <= _PRODUCT_FEATURES
+    return _second_moment_kind(n_features, covariance_type) != kernels.NO_SECOND
 
 
 def _n_feature_rows(n_features: int, covariance_type: str) -> int:
     """Rows of :func:`_features`: 1, y, and the second-moment rows when they are features."""
-    if covariance_type in ("diag", "spherical"):
-        return 1 + 2 * n_features
-    if n_features <= _PRODUCT_FEATURES:
-        return 1 + n_features + n_features * (n_features + 1) // 2
-    return 1 + n_features
+    second = {
+        kernels.SQUARES: n_features,
+        kernels.PRODUCTS: n_features * (n_features + 1) // 2,
+        kernels.NO_SECOND: 0,
+    }[_second_moment_kind(n_features, covariance_type)]
+    return 1 + n_features + second
 
 
 def _features(x: np.ndarray, shift: np.ndarray, covariance_type: str) -> np.ndarray:
@@ -189,14 +197,8 @@ def _features(x: np.ndarray, shift: np.ndarray, covariance_type: str) -> np.ndar
     full and tied ones up to :data:`_PRODUCT_FEATURES` features, nothing above.
     """
     n_rows, n_features = x.shape
-    if covariance_type in ("diag", "spherical"):
-        second = kernels.SQUARES
-    elif n_features <= _PRODUCT_FEATURES:
-        second = kernels.PRODUCTS
-    else:
-        second = kernels.NO_SECOND
     features = np.empty((_n_feature_rows(n_features, covariance_type), n_rows))
-    return kernels.features_into(x, shift, second, features)
+    return kernels.features_into(x, shift, _second_moment_kind(n_features, covariance_type), features)
 
 
 @cache
