@@ -96,6 +96,11 @@ def _add_sampler_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _nuts_options(args) -> dict:
+    """The NUTS settings the sampling commands pass on: draws, tune, chains, random_seed and nuts_sampler."""
+    return dict(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed, nuts_sampler=args.sampler)
+
+
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-init", type=_positive, default=10, help="EM starts; the best is kept (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -319,12 +324,8 @@ def _compare_two_coins(args) -> None:
         prior=args.prior,
         fix_weights=not args.estimate_weights,
         n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
         progressbar=not args.json,
-        nuts_sampler=args.sampler,
+        **_nuts_options(args),
     )
     _report_assignments(comparison, args, output, plots)
 
@@ -418,12 +419,8 @@ def _compare_gmm(args) -> None:
         covariance_type=args.covariance,
         prior=args.prior,
         n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
         progressbar=not args.json,
-        nuts_sampler=args.sampler,
+        **_nuts_options(args),
     )
     if args.missing == "em":
         from .imputation import compare_imputation
@@ -455,12 +452,8 @@ def _grow(args) -> None:
         args.n,
         problem=args.problem,
         n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
         progressbar=not args.json,
-        nuts_sampler=args.sampler,
+        **_nuts_options(args),
     )
     if args.json:
         print(json.dumps(table.reset_index().to_dict(orient="records"), indent=2))
@@ -479,14 +472,7 @@ def _choose(args) -> None:
 
     if args.prior is None:
         raise ValueError("--prior: LOO needs a proper prior for PyMC, not none")
-    sampling = dict(
-        n_init=args.n_init,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
-        nuts_sampler=args.sampler,
-    )
+    sampling = dict(n_init=args.n_init, **_nuts_options(args))
     if args.problem == "two-coins":
         heads, flips = _coin_data(args)
         table = choose_n_coins(
