@@ -78,16 +78,23 @@ def test_objective_never_decreases(seed, n_features, n_components, covariance_ty
     prior = GaussianMixturePrior(alpha=2.0, shrinkage=0.5) if with_prior else None
     # reg_covar=0: only the exact M-step is guaranteed to raise the objective
     # (adding reg_covar afterwards moves away from the maximiser).
-    result = fit_gaussian_mixture(
-        x,
-        n_components,
-        covariance_type=covariance_type,
-        init=spread_start(x, n_components, covariance_type, rng),
-        prior=prior,
-        reg_covar=0.0,
-        tol=1e-10,
-        max_iter=100,
-    )
+    try:
+        result = fit_gaussian_mixture(
+            x,
+            n_components,
+            covariance_type=covariance_type,
+            init=spread_start(x, n_components, covariance_type, rng),
+            prior=prior,
+            reg_covar=0.0,
+            tol=1e-10,
+            max_iter=100,
+        )
+    except ValueError as error:
+        # Without a prior and with reg_covar=0 the likelihood is unbounded: EM may climb
+        # towards a component collapsed onto one row (seed 152, 2 features, K=2, diag does
+        # within 60 iterations) until its covariance is singular, and stop with this error.
+        assert not with_prior and str(error).startswith("covariances: "), str(error)
+        return
     trace = result.objective_trace
     assert np.isfinite(trace).all()
     assert all(np.isfinite(value).all() for value in result.params.values())
