@@ -254,3 +254,11 @@ def test_class_marks_are_whole_marks_with_a_fifth_missing():
     assert np.isnan(marks.x).sum() == 20
     assert not np.isnan(marks.x).all(axis=1).any()
     np.testing.assert_array_equal(class_marks().x, marks.x)
+
+
+def test_mean_imputed_fills_each_nan_with_its_columns_mean_and_returns_complete_data_as_is():
+    x = np.array([[1.0, np.nan], [3.0, 4.0], [5.0, 6.0]])
+    np.testing.assert_array_equal(mean_imputed(x), [[1.0, 5.0], [3.0, 4.0], [5.0, 6.0]])
+    assert np.isnan(x[0, 1])
+    complete = x[1:]
+    assert mean_imputed(complete) is complete

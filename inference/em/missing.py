@@ -83,9 +83,13 @@ def mean_imputed(x: np.ndarray) -> np.ndarray:
     """``x`` (n_samples, n_features) with every NaN replaced by its column's observed mean.
 
     Only for the starts (k-means needs complete rows) and a default prior; EM
-    itself uses the conditional expectations. Without NaN this is a copy of ``x``.
+    itself uses the conditional expectations. Without NaN this is ``x`` itself,
+    not a copy.
     """
-    return np.where(np.isnan(x), np.nanmean(x, axis=0), x)
+    missing = np.isnan(x)
+    if not missing.any():
+        return x
+    return np.where(missing, np.nanmean(x, axis=0), x)
 
 
 def missingness_patterns(x: np.ndarray) -> tuple[Pattern, ...]:
