@@ -162,7 +162,8 @@ def gaussian_table(bounds, *, repeats: int, quick: bool) -> list[str]:
     ]
     configs = sorted({(QUICK_N, d, k) for _, d, k in GAUSSIAN_CONFIGS}) if quick else GAUSSIAN_CONFIGS
     for n, d, k in configs:
-        x = blobs(n, d, k)
+        # Column-major, as fit_gaussian_mixture holds its copy of x; scikit-learn gets the same array.
+        x = np.asfortranarray(blobs(n, d, k))
         for covariance_type in ("full", "diag"):
             start = spread_start(x, k, covariance_type)
             times = {}
@@ -288,10 +289,10 @@ def squarem_table(*, quick: bool) -> list[str]:
 
 
 def _dask_chunk(block: np.ndarray, centres: np.ndarray, block_info=None) -> np.ndarray:
-    """One chunk of mixture rows, seeded by its position so that every run draws the same data."""
+    """One chunk of mixture rows, column-major, seeded by its position so that every run draws the same data."""
     rng = np.random.default_rng(block_info[None]["chunk-location"][0])
     n, d = block.shape
-    return centres[rng.integers(len(centres), size=n)] + rng.normal(size=(n, d))
+    return np.asfortranarray(centres[rng.integers(len(centres), size=n)] + rng.normal(size=(n, d)))
 
 
 def dask_table(*, repeats: int, quick: bool) -> list[str]:
@@ -305,7 +306,7 @@ def dask_table(*, repeats: int, quick: bool) -> list[str]:
     d, k, n_iter = 2, 3, 3
     centres = np.random.default_rng(0).normal(scale=3.0, size=(k, d))
     lazy = da.zeros((n, d), chunks=(chunk, d)).map_blocks(_dask_chunk, centres=centres, dtype=float)
-    x = lazy.compute()
+    x = np.asfortranarray(lazy.compute())
     start = spread_start(x, k, "full")
 
     def dask_iterations(data):
