@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 from scipy import special
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 from scipy.cluster import vq
 
 from . import kernels
@@ -232,25 +232,34 @@ class _Expanded:
 class _Whitened:
     """Joint log terms by whitening: ``constant_k - |L_k^-1 (y - m_k)|^2 / 2``, exact at any distance.
 
-    ``L_k`` is the lower Cholesky factor of ``Sigma_k`` and ``m_k = mu_k - s``.
-    ``whitening`` (n_components * n_features, 1 + n_features) stacks
-    ``[-L_k^-1 m_k, L_k^-1] / sqrt(2)``, applied to the features' rows (1, y);
-    ``constant`` (n_components,) is ``log w_k - (d log(2 pi) + log |Sigma_k|) / 2``.
+    ``inverse`` (n_components, n_features, n_features) holds the lower
+    triangular ``L_k^-1``, ``L_k`` being the lower Cholesky factor of
+    ``Sigma_k``; ``centres`` (n_components, n_features) the ``m_k = mu_k - s``;
+    ``constant`` (n_components,) ``log w_k - (d log(2 pi) + log |Sigma_k|) / 2``.
+    Each component's rows are whitened by a triangular product (BLAS ``dtrmm``),
+    half the arithmetic of a general one.
     """
 
-    whitening: np.ndarray
+    inverse: np.ndarray
+    centres: np.ndarray
     constant: np.ndarray
 
     @property
     def width(self) -> int:
-        return self.whitening.shape[0]
+        return max(self.centres.shape)
 
     def joint(self, features: np.ndarray) -> np.ndarray:
         """Joint log terms (n_components, n_rows) from :func:`_features` (n_feature_rows, n_rows)."""
-        n_components = self.constant.shape[0]
-        n_features = self.whitening.shape[1] - 1
-        joint = kernels.sum_squares(self.whitening @ features[: n_features + 1], n_components)
-        return np.subtract(self.constant[:, None], joint, out=joint)
+        n_components, n_features = self.centres.shape
+        y = features[1 : n_features + 1]
+        joint = np.empty((n_components, y.shape[1]))
+        whitened = np.empty_like(y)
+        for k in range(n_components):
+            np.subtract(y, self.centres[k][:, None], out=whitened)
+            # In place, seen column-major: whitened^T (n_rows, d) times L_k^-T, upper triangular.
+            blas.dtrmm(1.0, self.inverse[k].T, whitened.T, side=1, lower=0, overwrite_b=1)
+            kernels.half_squared_norms_into(whitened, self.constant[k], joint[k])
+        return joint
 
 
 def _scorer(
@@ -279,8 +288,7 @@ def _scorer(
             rows, columns = _upper_triangle(n_features)
             quadratic = -np.where(rows == columns, 0.5, 1.0) * precisions[:, rows, columns]
         return _Expanded(np.concatenate([(constant - 0.5 * reach)[:, None], linear, quadratic], axis=1)), reach
-    whitening = np.concatenate([-offsets[:, :, None], inverse], axis=2) / np.sqrt(2)
-    return _Whitened(whitening.reshape(n_components * n_features, n_features + 1), constant), reach
+    return _Whitened(np.ascontiguousarray(inverse), means - shift, constant), reach
 
 
 def _mixture_centre(weights: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -308,9 +316,9 @@ class _Moments:
     """Running sums of the responsibilities' weighted features, block by block.
 
     ``features`` (n_components, n_feature_rows) sums ``resp @ features.T``;
-    ``per_component`` (n_components, n_features, n_features) the second
-    moments when they are not features (full and tied above
-    :data:`_PRODUCT_FEATURES`), else None. ``own`` maps the components whose
+    ``per_component`` (n_components, n_features, n_features) the lower
+    triangles of the second moments when they are not features (full and
+    tied above :data:`_PRODUCT_FEATURES`), else None. ``own`` maps the components whose
     moments are summed about their own centre to that centre's offset from
     the shift (n_features,), and ``own_sums`` to their first and second
     moments about it.
@@ -331,10 +339,14 @@ class _Moments:
         """Add one block: ``resp`` (n_components, n_rows), ``features`` (n_feature_rows, n_rows)."""
         self.features += resp @ features.T
         if self.per_component is not None:
-            n_components, n_features, _ = self.per_component.shape
+            n_features = self.per_component.shape[1]
             y = features[1 : n_features + 1]
-            weighted = (resp[:, None, :] * y).reshape(n_components * n_features, -1)
-            self.per_component += (weighted @ y.T).reshape(n_components, n_features, n_features)
+            scaled = np.empty_like(y)
+            for k, roots in enumerate(np.sqrt(resp)):
+                np.multiply(y, roots, out=scaled)
+                # A symmetric rank-n_rows update (BLAS dsyrk), half the arithmetic of a general
+                # product: seen column-major, per_component[k]^T's upper triangle, its lower one.
+                blas.dsyrk(1.0, scaled.T, beta=1.0, c=self.per_component[k].T, trans=1, overwrite_c=1)
         for k, offset in self.own.items():
             first, second = self.own_sums[k]
             centred = features[1 : offset.shape[0] + 1] - offset[:, None]
@@ -349,7 +361,7 @@ class _Moments:
         if self.covariance_type in ("diag", "spherical"):
             second = rest
         elif self.per_component is not None:
-            second = self.per_component
+            second = np.tril(self.per_component) + np.swapaxes(np.tril(self.per_component, -1), 1, 2)
         else:
             rows, columns = _upper_triangle(n_features)
             second = np.empty((rest.shape[0], n_features, n_features))

@@ -11,7 +11,7 @@ and cached beside this file.
 import numba
 import numpy as np
 
-__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "normalise_ratios", "subtract_top", "sum_squares"]
+__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "half_squared_norms_into", "normalise_ratios", "subtract_top"]
 
 # What :func:`features_into` writes after (1, y).
 NO_SECOND = 0
@@ -111,13 +111,14 @@ def normalise_ratios(ratios, negligible):
 
 
 @_compile
-def sum_squares(whitened, n_components):
-    """``out[k, i] = sum_j whitened[k * m + j, i]^2`` for ``whitened`` (n_components * m, n_rows); out (n_components, n_rows)."""
-    n_stacked, n_rows = whitened.shape
-    per_component = n_stacked // n_components
-    out = np.zeros((n_components, n_rows))
-    for k in range(n_components):
-        for j in range(k * per_component, (k + 1) * per_component):
-            for i in range(n_rows):
-                out[k, i] += whitened[j, i] * whitened[j, i]
+def half_squared_norms_into(z, constant, out):
+    """``out[i] = constant - sum_j z[j, i]^2 / 2`` for ``z`` (n_features, n_rows); ``out`` (n_rows,). Returns ``out``."""
+    n_features, n_rows = z.shape
+    for i in range(n_rows):
+        out[i] = 0.0
+    for j in range(n_features):
+        for i in range(n_rows):
+            out[i] += z[j, i] * z[j, i]
+    for i in range(n_rows):
+        out[i] = constant - 0.5 * out[i]
     return out
