@@ -5,9 +5,9 @@ import importlib.util
 __all__ = ["NUTS_SAMPLERS", "check_nuts_sampler"]
 
 # The NUTS implementations pm.sample can run, PyMC's own first (the default). The
-# others are optional packages. On the default Gaussian data nutpie gave the same
-# ESS per second as PyMC and numpyro three times as much, but numpyro took five
-# times as long as PyMC on a 2-D full-covariance mixture (benchmarks/RESULTS.md).
+# others are optional packages, not dependencies. On the default Gaussian data and
+# on a 2-D full-covariance mixture, nutpie gave about PyMC's ESS per second and
+# numpyro 2.2 and 2.6 times as much (benchmarks/RESULTS.md).
 NUTS_SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
 
 
