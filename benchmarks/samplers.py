@@ -69,13 +69,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data", choices=["both", "default", "2d"], default="both", help="which data sets to sample")
     args = parser.parse_args(argv)
-    datasets = {"default, 1-D": default_gaussian_data().x, "2-D": two_dimensional_data()}
-    if args.data != "both":
-        datasets = {label: x for label, x in datasets.items() if (label == "2-D") == (args.data == "2d")}
+    datasets = {"default": ("default, 1-D", default_gaussian_data().x), "2d": ("2-D", two_dimensional_data())}
+    chosen = datasets.values() if args.data == "both" else [datasets[args.data]]
     configurations = [("pymc", 1), ("nutpie", 1), ("nutpie", 2), ("numpyro", 1)]
     print("| data | sampler | cores | wall s (best) | min bulk ESS | ESS/s | max r_hat |")
     print("|---|---|---|---|---|---|---|")
-    for label, x in datasets.items():
+    for label, x in chosen:
         model, start = _model_and_start(x)
         for sampler, cores in configurations:
             if sampler != "pymc" and importlib.util.find_spec(sampler) is None:

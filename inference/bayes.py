@@ -18,7 +18,6 @@ from .samplers import check_nuts_sampler
 __all__ = ["assignment_probabilities", "find_map", "sample_posterior"]
 
 
-
 def _interpreted():
     """Compile to PyTensor's Python backend, without numba or a C compiler.
 

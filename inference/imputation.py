@@ -17,9 +17,9 @@ import xarray as xr
 from models.gaussian_mixture import gaussian_mixture_model
 
 from .bayes import sample_posterior
-from .samplers import check_nuts_sampler
 from .compare import CI_PROB, EM_TOL, HDI_COLUMNS, PosteriorRun, _estimates, posterior_table
 from .em import GaussianMixturePrior, ImputedGaussianMixtureResult, fit_gaussian_mixture
+from .samplers import check_nuts_sampler
 
 __all__ = ["ImputationComparison", "compare_imputation"]
 
