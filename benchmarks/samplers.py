@@ -71,7 +71,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     datasets = {"default": ("default, 1-D", default_gaussian_data().x), "2d": ("2-D", two_dimensional_data())}
     chosen = datasets.values() if args.data == "both" else [datasets[args.data]]
-    configurations = [("pymc", 1), ("nutpie", 1), ("nutpie", 2), ("numpyro", 1)]
+    configurations = [("pymc", 1), ("pymc", 2), ("nutpie", 1), ("nutpie", 2), ("numpyro", 2)]
     print("| data | sampler | cores | wall s (best) | min bulk ESS | ESS/s | max r_hat |")
     print("|---|---|---|---|---|---|---|")
     for label, x in chosen:

@@ -51,18 +51,26 @@ def sample_posterior(
     chains: int,
     random_seed: int | None,
     progressbar: bool = True,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> xr.DataTree:
-    """NUTS on ``model`` by ``nuts_sampler`` (one of :data:`inference.samplers.NUTS_SAMPLERS`), every chain started at ``initvals``.
+    """NUTS on ``model`` by ``nuts_sampler``, every chain started at ``initvals``.
+
+    ``nuts_sampler`` is one of :data:`inference.samplers.NUTS_SAMPLERS`, or None
+    for the default: numpyro, or PyMC's own where the model has discrete free
+    variables (its compound step samples them beside NUTS).
 
     Mixture posteriors are multimodal and chains started at random can stick
     in a wrong mode; EM's estimate is the cheapest good start. The start is
-    not jittered (``init="adapt_diag"``): PyMC's default jitter of up to 1 on
-    the unconstrained scale (log variances, ordered means) was seen to throw a
-    chain out of EM's mode into one where two components merge. Chains run
-    one after another (``cores=1``): on two cores, parallel chains fight the
-    BLAS threads and were measured many times slower.
+    not jittered (``init="adapt_diag"`` for PyMC, ``jitter=False`` for the
+    JAX samplers): PyMC's default jitter of up to 1 on the unconstrained scale
+    (log variances, ordered means) was seen to throw a chain out of EM's mode
+    into one where two components merge. PyMC's chains run one after another
+    (``cores=1``): on two cores, its parallel chains fight the BLAS threads and
+    were measured many times slower. The JAX samplers run every chain at once
+    on the machine's cores.
     """
+    sampler = check_nuts_sampler(nuts_sampler, discrete=bool(model.discrete_value_vars))
+    start = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
     return pm.sample(
         model=model,
         draws=draws,
@@ -70,11 +78,11 @@ def sample_posterior(
         chains=chains,
         cores=1,
         initvals=initvals,
-        init="adapt_diag",
         random_seed=random_seed,
-        nuts_sampler=check_nuts_sampler(nuts_sampler),
+        nuts_sampler=sampler,
         progressbar=progressbar,
         compute_convergence_checks=False,
+        **start,
     )
 
 

@@ -20,7 +20,7 @@ from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial
 from .em.gaussian import COVARIANCE_TYPES
 from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 from .modes import chain_optima, distinct_optima
-from .samplers import NUTS_SAMPLERS
+from .samplers import DEFAULT_NUTS_SAMPLER, NUTS_SAMPLERS
 
 __all__ = ["main"]
 
@@ -91,8 +91,8 @@ def _add_sampler_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sampler",
         choices=NUTS_SAMPLERS,
-        default="pymc",
-        help="NUTS implementation; all but pymc are optional packages (default pymc)",
+        help=f"NUTS implementation; nutpie and blackjax are optional packages (default {DEFAULT_NUTS_SAMPLER}, "
+        "or pymc where the latent assignments are sampled)",
     )
 
 

@@ -142,7 +142,7 @@ def _compare(
     chains: int,
     random_seed: int | None,
     progressbar: bool,
-    nuts_sampler: str,
+    nuts_sampler: str | None,
 ) -> Comparison:
     """Run PyMC's MAP and NUTS on the marginalized ``model`` and tabulate.
 
@@ -228,13 +228,13 @@ def compare_two_coins(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = True,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> Comparison:
     """EM (MLE and MAP), PyMC's MAP and NUTS for the two-coin problem with ``n_coins`` coins.
 
     ``heads`` and ``flips`` have shape (n_experiments,) (``flips`` may be a
     scalar). ``prior`` is used by EM's MAP, PyMC's MAP and the posterior alike;
-    NUTS (``nuts_sampler``, one of :data:`inference.samplers.NUTS_SAMPLERS`)
+    NUTS (``nuts_sampler``: see :func:`inference.bayes.sample_posterior`)
     starts every chain at EM's MAP. The assignments' posterior comes
     from the marginalized model.
     """
@@ -271,7 +271,7 @@ def compare_gaussian_mixture(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = True,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> Comparison:
     """EM (MLE and MAP), PyMC's MAP and NUTS for a Gaussian mixture.
 

@@ -86,7 +86,7 @@ def convergence_with_data(
     chains: int = 2,
     random_seed: int | None = 0,
     progressbar: bool = False,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> pd.DataFrame:
     """EM's MAP and its standard errors against NUTS, for growing amounts of data.
 
@@ -105,8 +105,8 @@ def convergence_with_data(
     prior : BetaDirichletPrior or GaussianMixturePrior, optional
         Used by EM's MAP and the posterior alike; default the problem's default prior.
     n_init, draws, tune, chains, random_seed, progressbar, nuts_sampler
-        EM starts, and NUTS settings (chains start at EM's MAP; ``nuts_sampler``
-        is one of :data:`inference.samplers.NUTS_SAMPLERS`).
+        EM starts, and NUTS settings (chains start at EM's MAP; for
+        ``nuts_sampler`` see :func:`inference.bayes.sample_posterior`).
 
     Returns
     -------

@@ -71,22 +71,18 @@ def compare_imputation(
     random_seed: int | None = 0,
     progressbar: bool = True,
     columns: list[str] | None = None,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> ImputationComparison:
     """EM with missing values (MLE and MAP) beside PyMC's posterior, imputed cells included.
 
     ``x`` (n_samples, n_features) has NaN at the missing cells. The prior is
     resolved against EM's completed data and used by EM's MAP and by PyMC.
-    With one component PyMC samples with NUTS alone; with more, the latent
-    assignments need a compound step (slower), which only PyMC's sampler runs:
-    ``nuts_sampler`` (one of :data:`inference.samplers.NUTS_SAMPLERS`) must then
-    be "pymc". ``columns`` names the features in the cell table.
+    With one component NUTS samples alone; with more, the latent assignments
+    need PyMC's compound step (slower), so ``nuts_sampler`` (see
+    :func:`inference.bayes.sample_posterior`) must then be "pymc" or None.
+    ``columns`` names the features in the cell table.
     """
-    if n_components != 1 and check_nuts_sampler(nuts_sampler) != "pymc":
-        raise ValueError(
-            f"nuts_sampler: with {n_components} components the latent assignments are sampled by PyMC's "
-            f"compound step, which {nuts_sampler!r} cannot run; use 'pymc'"
-        )
+    nuts_sampler = check_nuts_sampler(nuts_sampler, discrete=n_components != 1)
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL, missing="em")
     em_mle = fit_gaussian_mixture(x, n_components, **fit)
     em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)

@@ -95,7 +95,7 @@ def choose_n_coins(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = False,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> pd.DataFrame:
     """BIC, AIC and PSIS-LOO of binomial mixtures with 1 to ``max_coins`` coins.
 
@@ -149,7 +149,7 @@ def choose_gaussian_components(
     chains: int = 4,
     random_seed: int | None = 0,
     progressbar: bool = False,
-    nuts_sampler: str = "pymc",
+    nuts_sampler: str | None = None,
 ) -> pd.DataFrame:
     """BIC, AIC and PSIS-LOO of Gaussian mixtures with 1 to ``max_components`` components.
 

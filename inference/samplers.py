@@ -2,19 +2,35 @@
 
 import importlib.util
 
-__all__ = ["NUTS_SAMPLERS", "check_nuts_sampler"]
+__all__ = ["DEFAULT_NUTS_SAMPLER", "NUTS_SAMPLERS", "check_nuts_sampler"]
 
-# The NUTS implementations pm.sample can run, PyMC's own first (the default). The
-# others are optional packages, not dependencies. On the default Gaussian data and
-# on a 2-D full-covariance mixture, nutpie gave about PyMC's ESS per second and
-# numpyro 2.2 and 2.6 times as much (benchmarks/RESULTS.md).
-NUTS_SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
+# The NUTS implementations pm.sample can run, the default first. On two cores, with
+# chains started at EM's MAP, numpyro gave the most ESS per second on the default
+# Gaussian data and on a 2-D full-covariance mixture (benchmarks/RESULTS.md); nutpie
+# and blackjax are optional packages, not dependencies.
+NUTS_SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
+DEFAULT_NUTS_SAMPLER = NUTS_SAMPLERS[0]
 
 
-def check_nuts_sampler(nuts_sampler) -> str:
-    """``nuts_sampler`` if it is one of :data:`NUTS_SAMPLERS` and installed; ValueError naming it otherwise."""
+def check_nuts_sampler(nuts_sampler: str | None, *, discrete: bool = False) -> str:
+    """The NUTS implementation to run: ``nuts_sampler``, checked, or the default for the model if None.
+
+    ``discrete`` says the model has discrete free variables (latent
+    assignments), which only PyMC's compound step samples: the default is then
+    "pymc" and any other choice is refused. Otherwise the default is
+    :data:`DEFAULT_NUTS_SAMPLER`. ValueError naming ``nuts_sampler`` if it is
+    not one of :data:`NUTS_SAMPLERS`, is not installed, or cannot sample
+    discrete variables.
+    """
+    if nuts_sampler is None:
+        return "pymc" if discrete else DEFAULT_NUTS_SAMPLER
     if nuts_sampler not in NUTS_SAMPLERS:
-        raise ValueError(f"nuts_sampler: expected one of {list(NUTS_SAMPLERS)}, got {nuts_sampler!r}")
+        raise ValueError(f"nuts_sampler: expected one of {list(NUTS_SAMPLERS)} or None, got {nuts_sampler!r}")
+    if discrete and nuts_sampler != "pymc":
+        raise ValueError(
+            f"nuts_sampler: {nuts_sampler!r} cannot sample the discrete latent assignments, which need PyMC's "
+            "compound step; use 'pymc' or leave the default (None)"
+        )
     if nuts_sampler != "pymc" and importlib.util.find_spec(nuts_sampler) is None:
         raise ValueError(f"nuts_sampler: {nuts_sampler!r} is not installed; install it (pip install {nuts_sampler}) or use 'pymc'")
     return nuts_sampler

@@ -1,21 +1,25 @@
 """Choosing the NUTS implementation: checked by name, passed to pm.sample, refused where it cannot run."""
 
 import numpy as np
+import pymc as pm
 import pytest
 
 from inference import bayes, samplers
 from inference.cli import main
 from inference.imputation import compare_imputation
-from inference.samplers import NUTS_SAMPLERS, check_nuts_sampler
+from inference.samplers import DEFAULT_NUTS_SAMPLER, NUTS_SAMPLERS, check_nuts_sampler
 
 
-def test_pymc_is_the_default_and_always_available():
-    assert NUTS_SAMPLERS[0] == "pymc"
-    assert check_nuts_sampler("pymc") == "pymc"
+def test_numpyro_is_the_default_and_pymc_samples_discrete_variables():
+    assert check_nuts_sampler(None) == DEFAULT_NUTS_SAMPLER == "numpyro"
+    assert check_nuts_sampler(None, discrete=True) == "pymc"
+    assert check_nuts_sampler("pymc", discrete=True) == "pymc"
 
 
 def test_an_unknown_sampler_is_refused_by_name():
-    with pytest.raises(ValueError, match=r"^nuts_sampler: expected one of \['pymc', 'nutpie', 'numpyro', 'blackjax'\], got 'stan'"):
+    with pytest.raises(
+        ValueError, match=r"^nuts_sampler: expected one of \['numpyro', 'pymc', 'nutpie', 'blackjax'\] or None, got 'stan'"
+    ):
         check_nuts_sampler("stan")
 
 
@@ -25,20 +29,33 @@ def test_a_sampler_that_is_not_installed_is_refused_with_the_remedy(monkeypatch)
         check_nuts_sampler("nutpie")
 
 
-def test_the_chosen_sampler_reaches_pm_sample(monkeypatch):
-    monkeypatch.setattr(samplers.importlib.util, "find_spec", lambda name: object())
+def _models():
+    with pm.Model() as continuous:
+        pm.Normal("mu")
+    with pm.Model() as discrete:
+        pm.Categorical("assignment", p=[0.5, 0.5])
+    return continuous, discrete
+
+
+def test_the_chosen_sampler_reaches_pm_sample_with_an_unjittered_start(monkeypatch):
     calls = []
     monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: calls.append(kwargs))
-    bayes.sample_posterior(None, initvals={}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler="numpyro")
-    bayes.sample_posterior(None, initvals={}, draws=1, tune=1, chains=1, random_seed=0)
-    assert [call["nuts_sampler"] for call in calls] == ["numpyro", "pymc"]
+    continuous, discrete = _models()
+    for model, nuts_sampler in [(continuous, None), (continuous, "pymc"), (discrete, None)]:
+        bayes.sample_posterior(model, initvals={}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler=nuts_sampler)
+    assert [call["nuts_sampler"] for call in calls] == ["numpyro", "pymc", "pymc"]
+    assert calls[0]["nuts"] == {"jitter": False} and "init" not in calls[0]
+    assert calls[1]["init"] == calls[2]["init"] == "adapt_diag" and "nuts" not in calls[1]
 
 
-def test_imputation_with_assignments_needs_pymcs_compound_step(monkeypatch):
+def test_discrete_variables_need_pymcs_compound_step(monkeypatch):
     monkeypatch.setattr(samplers.importlib.util, "find_spec", lambda name: object())
     x = np.array([[0.0, 1.0], [np.nan, 2.0], [5.0, 6.0], [5.5, np.nan]])
-    with pytest.raises(ValueError, match=r"^nuts_sampler: with 2 components the latent assignments .* use 'pymc'"):
-        compare_imputation(x, 2, nuts_sampler="nutpie")
+    message = r"^nuts_sampler: 'numpyro' cannot sample the discrete latent assignments, .* use 'pymc'"
+    with pytest.raises(ValueError, match=message):
+        compare_imputation(x, 2, nuts_sampler="numpyro")
+    with pytest.raises(ValueError, match=message):
+        bayes.sample_posterior(_models()[1], initvals={}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler="numpyro")
 
 
 @pytest.mark.parametrize("command", [["compare", "two-coins"], ["compare", "gmm"], ["choose", "gmm"], ["grow", "gmm"]])
