@@ -5,6 +5,9 @@ set every sampler samples the same marginalized K=3 full-covariance model from
 EM's MAP, once to warm its compile cache (a short run, not timed) and then
 ``--repeats`` times timed; the best wall time is reported with the smallest
 bulk ESS over all scalar parameters of that run. Prints a Markdown table.
+PyMC and nutpie run on the cores given; numpyro takes no ``cores``: PyMC's JAX
+path gives every chain its own XLA device, so its chains share all the
+machine's cores, and its row says 2, the cores of the machine measured.
 """
 
 import argparse

@@ -64,10 +64,9 @@ def sample_posterior(
     not jittered (``init="adapt_diag"`` for PyMC, ``jitter=False`` for the
     JAX samplers): PyMC's default jitter of up to 1 on the unconstrained scale
     (log variances, ordered means) was seen to throw a chain out of EM's mode
-    into one where two components merge. PyMC's chains run one after another
-    (``cores=1``): on two cores, its parallel chains fight the BLAS threads and
-    were measured many times slower. The JAX samplers run every chain at once
-    on the machine's cores.
+    into one where two components merge. Chains run in parallel on the
+    machine's cores: PyMC's in processes (its default ``cores``), the JAX
+    samplers' each on its own XLA device.
     """
     sampler = check_nuts_sampler(nuts_sampler, discrete=bool(model.discrete_value_vars))
     start = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
@@ -76,7 +75,6 @@ def sample_posterior(
         draws=draws,
         tune=tune,
         chains=chains,
-        cores=1,
         initvals=initvals,
         random_seed=random_seed,
         nuts_sampler=sampler,

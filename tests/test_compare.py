@@ -60,6 +60,7 @@ def test_tree_holds_every_group(comparison):
     groups = set(comparison.tree.children)
     assert {"posterior", "sample_stats", "observed_data", "em_mle", "em_map", "pymc_map", "assignments"} <= groups
     assert comparison.tree["em_map"]["theta"].dims == comparison.tree["posterior"]["theta"].dims[2:]
+    assert comparison.tree["posterior"].attrs["inference_library"] == "numpyro"
 
 
 def test_netcdf_round_trip(comparison, tmp_path):
