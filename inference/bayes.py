@@ -69,7 +69,7 @@ def sample_posterior(
     samplers' each on its own XLA device.
     """
     sampler = check_nuts_sampler(nuts_sampler, discrete=bool(model.discrete_value_vars))
-    start = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
+    unjittered = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
     return pm.sample(
         model=model,
         draws=draws,
@@ -80,7 +80,7 @@ def sample_posterior(
         nuts_sampler=sampler,
         progressbar=progressbar,
         compute_convergence_checks=False,
-        **start,
+        **unjittered,
     )
 
 

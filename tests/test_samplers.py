@@ -48,8 +48,7 @@ def test_the_chosen_sampler_reaches_pm_sample_with_an_unjittered_start(monkeypat
     assert calls[1]["init"] == calls[2]["init"] == "adapt_diag" and "nuts" not in calls[1]
 
 
-def test_discrete_variables_need_pymcs_compound_step(monkeypatch):
-    monkeypatch.setattr(samplers.importlib.util, "find_spec", lambda name: object())
+def test_discrete_variables_need_pymcs_compound_step():
     x = np.array([[0.0, 1.0], [np.nan, 2.0], [5.0, 6.0], [5.5, np.nan]])
     message = r"^nuts_sampler: 'numpyro' cannot sample the discrete latent assignments, .* use 'pymc'"
     with pytest.raises(ValueError, match=message):

@@ -79,7 +79,6 @@ _NEGLIGIBLE_LOG_RATIO = -700.0
 _NEGLIGIBLE_RATIO = np.exp(_NEGLIGIBLE_LOG_RATIO)
 
 
-
 def _not_positive_definite(name: str, component: int | None) -> ValueError:
     which = "the tied covariance" if component is None else f"component {component}'s covariance"
     return ValueError(
