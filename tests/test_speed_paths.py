@@ -367,21 +367,37 @@ def test_squarem_with_missing_values(rng):
 # --- 3. The benchmark script ----------------------------------------------------------------------
 
 
-def test_benchmark_quick_runs_and_prints_ratios(capsys):
+@pytest.fixture(scope="module")
+def benchmark():
     spec = importlib.util.spec_from_file_location("benchmark_run", BENCHMARK)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main(["--quick", "--no-dask"])
+    return module
+
+
+def test_benchmark_quick_runs_and_prints_ratios(benchmark, capsys):
+    benchmark.main(["--quick", "--no-dask"])
     output = capsys.readouterr().out
     assert "sklearn 1t / ours 1t" in output
     assert "dgemm" in output and "GB/s" in output
     assert "SQUAREM" in output
     # Each row is printed as it is measured and again in the final report.
-    gaussian_rows = {line for line in output.splitlines() if line.startswith(f"| {module.QUICK_N:.0e} |")}
+    gaussian_rows = {line for line in output.splitlines() if line.startswith(f"| {benchmark.QUICK_N:.0e} |")}
     assert len(gaussian_rows) == 3 * 2
     for row in gaussian_rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
-        ratio, loglik_diff = float(cells[8]), float(cells[13])
-        assert ratio > 0
+        # At n = 2000 a difference of two wall times is mostly noise: only that it was measured.
+        assert np.isfinite([float(cell) for cell in cells[4:13]]).all()
         # Same start, same iterations: the mean log-likelihoods agree to rounding.
-        assert loglik_diff < 1e-10
+        assert float(cells[13]) < 1e-10
+
+
+def test_seconds_per_iteration_leaves_out_the_fixed_cost(benchmark, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+
+    def fit(iterations):
+        # 5 s of checks and a final E-step, 2 s per iteration.
+        clock[0] += 5.0 + 2.0 * iterations
+
+    assert benchmark.seconds_per_iteration(fit, 4, repeats=2) == pytest.approx(2.0)
