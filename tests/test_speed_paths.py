@@ -1,5 +1,6 @@
 """The fast paths: the row-blocked E-step and its statistics, SQUAREM acceleration, the benchmark script."""
 
+from functools import partial
 import importlib.util
 from pathlib import Path
 import warnings
@@ -396,8 +397,24 @@ def test_seconds_per_iteration_leaves_out_the_fixed_cost(benchmark, monkeypatch)
     clock = [0.0]
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
 
-    def fit(iterations):
-        # 5 s of checks and a final E-step, 2 s per iteration.
-        clock[0] += 5.0 + 2.0 * iterations
+    def fit(fixed, per_iteration, iterations):
+        clock[0] += fixed + per_iteration * iterations
 
-    assert benchmark.seconds_per_iteration(fit, 4, repeats=2) == pytest.approx(2.0)
+    # 5 s of checks and a final E-step, 2 s per iteration; and another side's 1 s and 3 s.
+    fits = {"ours": partial(fit, 5.0, 2.0), "theirs": partial(fit, 1.0, 3.0)}
+    assert benchmark.seconds_per_iteration(fits, 4, repeats=2) == pytest.approx({"ours": 2.0, "theirs": 3.0})
+
+
+def test_seconds_per_iteration_takes_turns_so_a_slow_spell_falls_on_every_side(benchmark, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    calls = []
+
+    def fit(side, iterations):
+        calls.append(side)
+        # Every run after the fourth is twice as slow, as on a machine that another job takes over.
+        clock[0] += (1.0 + iterations) * (2.0 if len(calls) > 4 else 1.0)
+
+    fits = {side: partial(fit, side) for side in ("ours", "theirs")}
+    assert benchmark.seconds_per_iteration(fits, 4, repeats=2) == pytest.approx({"ours": 1.0, "theirs": 1.0})
+    assert calls == ["ours", "ours", "theirs", "theirs"] * 2
