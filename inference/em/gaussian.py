@@ -166,6 +166,7 @@ _PRODUCT_FEATURES = 16
 _EXPANSION_LIMIT = 1e6
 
 
+@cache
 def _second_moment_kind(n_features: int, covariance_type: str) -> int:
     """What :func:`_features` writes after (1, y): ``kernels.SQUARES`` for diag and spherical covariances, ``kernels.PRODUCTS`` for full and tied ones up to :data:`_PRODUCT_FEATURES` features, ``kernels.NO_SECOND`` above."""
     if covariance_type in ("diag", "spherical"):
@@ -178,6 +179,7 @@ def _second_moments_as_features(n_features: int, covariance_type: str) -> bool:
     return _second_moment_kind(n_features, covariance_type) != kernels.NO_SECOND
 
 
+@cache
 def _n_feature_rows(n_features: int, covariance_type: str) -> int:
     """Rows of :func:`_features`: 1, y, and the second-moment rows when they are features."""
     second = {
@@ -336,7 +338,8 @@ class _Moments:
 
     def add(self, resp: np.ndarray, features: np.ndarray) -> None:
         """Add one block: ``resp`` (n_components, n_rows), ``features`` (n_feature_rows, n_rows)."""
-        self.features += resp @ features.T
+        # In place (BLAS dgemm, beta = 1), seen column-major: self.features^T += features @ resp^T.
+        blas.dgemm(1.0, features.T, resp.T, beta=1.0, c=self.features.T, trans_a=1, overwrite_c=1)
         if self.per_component is not None:
             n_features = self.per_component.shape[1]
             y = features[1 : n_features + 1]
