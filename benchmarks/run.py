@@ -67,12 +67,18 @@ def describe_machine() -> list[str]:
 
 
 def measure_bounds(repeats: int, quick: bool) -> dict[str, float]:
-    """Memory bandwidth (bytes/s, a large array's sum), dgemm rate (flop/s, one thread), exp (s per value, in cache)."""
+    """Memory bandwidth (bytes/s, a large array's sum), dgemm rate (flop/s, one thread), exp (s per value, in cache).
+
+    The bounds are the machine's best: the sums and the exponentials take a few
+    milliseconds a run, so they are run many times, over long enough that a slow
+    spell of a shared machine is unlikely to cover every run.
+    """
+    many = 50
     size = 2**20 if quick else 2**25
     array = np.random.default_rng(0).random(size)
-    bandwidth = array.nbytes / best_time(array.sum, repeats + 2)
+    bandwidth = array.nbytes / best_time(array.sum, many)
     target = np.empty_like(array)
-    copy_bandwidth = 2 * array.nbytes / best_time(lambda: np.copyto(target, array), repeats + 2)
+    copy_bandwidth = 2 * array.nbytes / best_time(lambda: np.copyto(target, array), many)
     side = 500 if quick else 2000
     matrix = np.random.default_rng(1).random((side, side))
     with threadpool_limits(limits=1, user_api="blas"):
@@ -87,7 +93,7 @@ def measure_bounds(repeats: int, quick: bool) -> dict[str, float]:
         for _ in range(calls):
             np.exp(values, out=out)
 
-    exp_seconds = best_time(exponentiate, repeats + 2) / (calls * values.size)
+    exp_seconds = best_time(exponentiate, many) / (calls * values.size)
     return {"bandwidth": bandwidth, "copy_bandwidth": copy_bandwidth, "flops": flops, "exp": exp_seconds}
 
 
