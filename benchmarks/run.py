@@ -35,6 +35,8 @@ QUICK_N = 2_000
 BINOMIAL_EXPERIMENTS = 1_000_000
 DASK_N = 10_000_000
 DASK_CHUNK_ROWS = 1_000_000
+# Every Gaussian timing takes runs over at least this long (not with --quick).
+MIN_SECONDS = 5.0
 
 
 def best_time(function, repeats: int) -> float:
@@ -164,26 +166,32 @@ def sklearns(x, start, covariance_type, n_iter):
         return mixture.fit(x)
 
 
-def seconds_per_iteration(fits: dict, n_iter: int, repeats: int) -> dict:
+def seconds_per_iteration(fits: dict, n_iter: int, repeats: int, min_seconds: float = 0.0) -> dict:
     """What one more iteration of each ``fits[side](iterations)`` costs: ``(T(n_iter) - T(1)) / (n_iter - 1)``.
 
-    Each T is the best of ``repeats`` wall times. The fixed costs of a fit (input
-    checks, the E-step after the last M-step) are in both and cancel. The sides
-    take turns, one run each per repeat, so that a slow spell of a shared
-    machine falls on all of them alike. Returns seconds by side.
+    Each T is the best of at least ``repeats`` wall times, and of more while the
+    runs so far took less than ``min_seconds`` in all: fast fits are sampled over
+    as long a stretch as slow ones. The fixed costs of a fit (input checks, the
+    E-step after the last M-step) are in both T and cancel. The sides take
+    turns, one run each per round, so that a slow spell of a shared machine
+    falls on all of them alike. Returns seconds by side.
     """
     best = {(side, m): np.inf for side in fits for m in (n_iter, 1)}
-    for _ in range(repeats):
+    rounds, began = 0, time.perf_counter()
+    while rounds < repeats or time.perf_counter() - began < min_seconds:
         for (side, m), seconds in best.items():
             best[side, m] = min(seconds, best_time(partial(fits[side], m), 1))
+        rounds += 1
     return {side: (best[side, n_iter] - best[side, 1]) / (n_iter - 1) for side in fits}
 
 
 def gaussian_table(bounds, *, repeats: int, quick: bool) -> list[str]:
     n_iter = 4
+    min_seconds = 0.0 if quick else MIN_SECONDS
     lines = [
         f"Seconds per iteration: (T({n_iter} iterations) - T(1 iteration)) / {n_iter - 1}, each T the best of "
-        f"{repeats} runs, ours and scikit-learn taking turns; both from the same start. `1t`: one BLAS thread; "
+        f"at least {repeats} runs spanning at least {min_seconds:g} s, ours and scikit-learn "
+        "taking turns; both from the same start. `1t`: one BLAS thread; "
         "`dt`: the default threads. Floor: see README.",
         "",
         "| n | d | K | cov | ours 1t | ours dt | sklearn 1t | sklearn dt | sklearn 1t / ours 1t | "
@@ -202,7 +210,7 @@ def gaussian_table(bounds, *, repeats: int, quick: bool) -> list[str]:
                 with context:
                     fits = {"ours": partial(ours, x, start, covariance_type)}
                     fits["sklearn"] = partial(sklearns, x, start, covariance_type)
-                    for side, seconds in seconds_per_iteration(fits, n_iter, repeats).items():
+                    for side, seconds in seconds_per_iteration(fits, n_iter, repeats, min_seconds).items():
                         times[side, threads] = seconds
             run = ours(x, start, covariance_type, n_iter)
             mixture = sklearns(x, start, covariance_type, n_iter)

@@ -418,3 +418,17 @@ def test_seconds_per_iteration_takes_turns_so_a_slow_spell_falls_on_every_side(b
     fits = {side: partial(fit, side) for side in ("ours", "theirs")}
     assert benchmark.seconds_per_iteration(fits, 4, repeats=2) == pytest.approx({"ours": 1.0, "theirs": 1.0})
     assert calls == ["ours", "ours", "theirs", "theirs"] * 2
+
+
+def test_seconds_per_iteration_samples_fast_fits_over_min_seconds(benchmark, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    calls = []
+
+    def fit(iterations):
+        calls.append(iterations)
+        clock[0] += 1.0 + iterations
+
+    # A round (fits of 4 and of 1 iteration) takes 7 s: 3 rounds reach 20 s, past 2 repeats.
+    benchmark.seconds_per_iteration({"ours": fit}, 4, repeats=2, min_seconds=20.0)
+    assert calls == [4, 1] * 3
