@@ -204,12 +204,14 @@ def gaussian_table(bounds, *, repeats: int, quick: bool) -> list[str]:
         x = np.asfortranarray(blobs(n, d, k))
         for covariance_type in ("full", "diag"):
             start = spread_start(x, k, covariance_type)
+            fits = {
+                "ours": partial(ours, x, start, covariance_type),
+                "sklearn": partial(sklearns, x, start, covariance_type),
+            }
             times = {}
             for threads, limit in (("1t", 1), ("dt", None)):
                 context = threadpool_limits(limits=1, user_api="blas") if limit else nullcontext()
                 with context:
-                    fits = {"ours": partial(ours, x, start, covariance_type)}
-                    fits["sklearn"] = partial(sklearns, x, start, covariance_type)
                     for side, seconds in seconds_per_iteration(fits, n_iter, repeats, min_seconds).items():
                         times[side, threads] = seconds
             run = ours(x, start, covariance_type, n_iter)

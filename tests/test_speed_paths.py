@@ -393,10 +393,15 @@ def test_benchmark_quick_runs_and_prints_ratios(benchmark, capsys):
         assert float(cells[13]) < 1e-10
 
 
-def test_seconds_per_iteration_leaves_out_the_fixed_cost(benchmark, monkeypatch):
+@pytest.fixture
+def clock(benchmark, monkeypatch):
+    """The benchmark's wall clock, made of a list: a fit advances ``clock[0]`` by the seconds it stands for."""
     clock = [0.0]
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    return clock
 
+
+def test_seconds_per_iteration_leaves_out_the_fixed_cost(benchmark, clock):
     def fit(fixed, per_iteration, iterations):
         clock[0] += fixed + per_iteration * iterations
 
@@ -405,9 +410,7 @@ def test_seconds_per_iteration_leaves_out_the_fixed_cost(benchmark, monkeypatch)
     assert benchmark.seconds_per_iteration(fits, 4, repeats=2) == pytest.approx({"ours": 2.0, "theirs": 3.0})
 
 
-def test_seconds_per_iteration_takes_turns_so_a_slow_spell_falls_on_every_side(benchmark, monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+def test_seconds_per_iteration_takes_turns_so_a_slow_spell_falls_on_every_side(benchmark, clock):
     calls = []
 
     def fit(side, iterations):
@@ -420,9 +423,7 @@ def test_seconds_per_iteration_takes_turns_so_a_slow_spell_falls_on_every_side(b
     assert calls == ["ours", "ours", "theirs", "theirs"] * 2
 
 
-def test_seconds_per_iteration_samples_fast_fits_over_min_seconds(benchmark, monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+def test_seconds_per_iteration_samples_fast_fits_over_min_seconds(benchmark, clock):
     calls = []
 
     def fit(iterations):
