@@ -101,7 +101,8 @@ _BLOCK_FLOATS = 2**16
 def _row_blocks(n_rows: int, width: int) -> list[slice]:
     """Consecutive row slices covering ``range(n_rows)``, each about ``_BLOCK_FLOATS // width`` rows.
 
-    ``width`` is the number of floats per row in the block's widest temporary.
+    ``width`` is the number of floats per row in the block's widest temporary,
+    the whitened rows excepted (see :attr:`_Whitened.width`).
     """
     step = max(1, _BLOCK_FLOATS // max(width, 1))
     return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
@@ -231,36 +232,39 @@ class _Expanded:
 
 @dataclass(frozen=True)
 class _Whitened:
-    """Joint log terms by whitening: ``constant_k - |L_k^-1 (y - m_k)|^2 / 2``, exact at any distance.
+    """Joint log terms by whitening: ``constant_k - |L_k^-1 y - c_k|^2 / 2``, exact at any distance.
 
-    ``inverse`` (n_components, n_features, n_features) holds the lower
+    ``factors`` (n_factors * n_features, n_features) stacks the lower
     triangular ``L_k^-1``, ``L_k`` being the lower Cholesky factor of
-    ``Sigma_k``; ``centres`` (n_components, n_features) the ``m_k = mu_k - s``;
-    ``constant`` (n_components,) ``log w_k - (d log(2 pi) + log |Sigma_k|) / 2``.
-    Each component's rows are whitened by a triangular product (BLAS ``dtrmm``),
-    half the arithmetic of a general one.
+    ``Sigma_k``: one per component, or one shared by all (tied
+    covariances); ``centres`` (n_components, n_features) holds the whitened
+    ``c_k = L_k^-1 (mu_k - s)``; ``constant`` (n_components,)
+    ``log w_k - (d log(2 pi) + log |Sigma_k|) / 2``. The rows of a block are
+    whitened by every factor in one matrix product: a general product of the
+    stacked factors ran 1.4 times as fast as a triangular one (BLAS
+    ``dtrmm``, half the arithmetic) per component.
     """
 
-    inverse: np.ndarray
+    factors: np.ndarray
     centres: np.ndarray
     constant: np.ndarray
 
     @property
     def width(self) -> int:
+        """Floats per row that size the blocks: n_features or n_components.
+
+        The whitened rows take n_factors * n_features per row, more than this;
+        at (n = 1e5, d = 50, K = 5, full) blocks sized for them (5 times
+        shorter) took 1.15 times as long per iteration.
+        """
         return max(self.centres.shape)
 
     def joint(self, features: np.ndarray) -> np.ndarray:
         """Joint log terms (n_components, n_rows) from :func:`_features` (n_feature_rows, n_rows)."""
         n_components, n_features = self.centres.shape
-        y = features[1 : n_features + 1]
-        joint = np.empty((n_components, y.shape[1]))
-        whitened = np.empty_like(y)
-        for k in range(n_components):
-            np.subtract(y, self.centres[k][:, None], out=whitened)
-            # In place, seen column-major: whitened^T (n_rows, d) times L_k^-T, upper triangular.
-            blas.dtrmm(1.0, self.inverse[k].T, whitened.T, side=1, lower=0, overwrite_b=1)
-            kernels.half_squared_norms_into(whitened, self.constant[k], joint[k])
-        return joint
+        whitened = self.factors @ features[1 : n_features + 1]
+        joint = np.empty((n_components, features.shape[1]))
+        return kernels.half_squared_distances_into(whitened, self.centres, self.constant, joint)
 
 
 def _scorer(
@@ -289,7 +293,8 @@ def _scorer(
             rows, columns = _upper_triangle(n_features)
             quadratic = -np.where(rows == columns, 0.5, 1.0) * precisions[:, rows, columns]
         return _Expanded(np.concatenate([(constant - 0.5 * reach)[:, None], linear, quadratic], axis=1)), reach
-    return _Whitened(np.ascontiguousarray(inverse), means - shift, constant), reach
+    factors = inverse[:1] if covariance_type == "tied" else inverse
+    return _Whitened(factors.reshape(-1, n_features), offsets, constant), reach
 
 
 def _mixture_centre(weights: np.ndarray, means: np.ndarray) -> np.ndarray:

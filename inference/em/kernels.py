@@ -11,7 +11,7 @@ and cached beside this file.
 import numba
 import numpy as np
 
-__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "half_squared_norms_into", "normalise_ratios", "subtract_top"]
+__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "half_squared_distances_into", "normalise_ratios", "subtract_top"]
 
 # What :func:`features_into` writes after (1, y).
 NO_SECOND = 0
@@ -137,14 +137,28 @@ def normalise_ratios(ratios, negligible):
 
 
 @_compile
-def half_squared_norms_into(z, constant, out):
-    """``out[i] = constant - sum_j z[j, i]^2 / 2`` for ``z`` (n_features, n_rows); ``out`` (n_rows,). Returns ``out``."""
-    n_features, n_rows = z.shape
-    for i in range(n_rows):
-        out[i] = 0.0
-    for j in range(n_features):
+def half_squared_distances_into(whitened, centres, constant, out):
+    """``out[k, i] = constant[k] - sum_j (whitened[f + j, i] - centres[k, j])^2 / 2``, ``f`` the first row of component k's factor.
+
+    ``whitened`` (n_factors * n_features, n_rows) stacks the rows whitened
+    by one factor per component (n_factors = n_components, f = k n_features)
+    or by one shared factor (n_factors = 1, f = 0); ``centres``
+    (n_components, n_features), ``constant`` (n_components,), ``out``
+    (n_components, n_rows). Returns ``out``.
+    """
+    n_components, n_features = centres.shape
+    n_rows = out.shape[1]
+    shared = whitened.shape[0] == n_features
+    for k in range(n_components):
+        first = 0 if shared else k * n_features
         for i in range(n_rows):
-            out[i] += z[j, i] * z[j, i]
-    for i in range(n_rows):
-        out[i] = constant - 0.5 * out[i]
+            out[k, i] = 0.0
+        for j in range(n_features):
+            centre = centres[k, j]
+            row = whitened[first + j]
+            for i in range(n_rows):
+                distance = row[i] - centre
+                out[k, i] += distance * distance
+        for i in range(n_rows):
+            out[k, i] = constant[k] - 0.5 * out[k, i]
     return out
