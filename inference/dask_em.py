@@ -137,8 +137,9 @@ def fit_gaussian_mixture_dask(
     x = x.astype(float).rechunk({1: -1})
     covariance_type = _check_covariance_type(covariance_type)
     tol, max_iter = check_tolerances(tol, max_iter)
-    n_components = np.shape(init["means"])[0]
-    start = _check_init(init, np.empty((0, x.shape[1])), n_components, covariance_type)
+    if x.shape[0] == 0:
+        raise ValueError(f"x: no data given (shape {x.shape})")
+    start = _check_init(init, np.empty((0, x.shape[1])), None, covariance_type)
     best, _ = fit_em(
         partial(_e_step, x=x, covariance_type=covariance_type),
         partial(m_step, covariance_type=covariance_type, prior=None, reg_covar=_check_reg_covar(reg_covar)),

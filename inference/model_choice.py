@@ -101,7 +101,8 @@ def choose_n_coins(
 
     ``heads`` and ``flips`` have shape (n_experiments,) (``flips`` may be a
     scalar). BIC and AIC come from EM's MLE, with n = n_experiments; LOO from
-    NUTS under ``prior``, started at EM's MAP.
+    NUTS under ``prior``, started at EM's MAP. Every EM fit runs before any
+    sampling, so that bad input fails at once.
 
     Returns
     -------
@@ -120,10 +121,15 @@ def choose_n_coins(
         progressbar=progressbar,
         nuts_sampler=nuts_sampler,
     )
+    fits = {
+        n_coins: (
+            fit_binomial_mixture(heads, flips, n_coins, **fit),
+            fit_binomial_mixture(heads, flips, n_coins, prior=prior, **fit),
+        )
+        for n_coins in _component_counts(max_coins)
+    }
     rows = {}
-    for n_coins in _component_counts(max_coins):
-        em_mle = fit_binomial_mixture(heads, flips, n_coins, **fit)
-        em_map = fit_binomial_mixture(heads, flips, n_coins, prior=prior, **fit)
+    for n_coins, (em_mle, em_map) in fits.items():
         n_parameters = binomial_n_parameters(n_coins, fix_weights=fix_weights)
         bic, aic = information_criteria(em_mle.objective, n_parameters, em_mle.responsibilities.shape[0])
         model = two_coins_model(heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True)
@@ -156,8 +162,8 @@ def choose_gaussian_components(
     ``x`` has shape (n_samples, n_features), or (n_samples,) for one feature.
     BIC and AIC come from EM's MLE (:meth:`GaussianMixtureResult.bic`); LOO
     from NUTS under ``prior`` (resolved against ``x`` for each K, as EM's MAP
-    resolves it), started at EM's MAP. Returns the table of
-    :func:`choose_n_coins`.
+    resolves it), started at EM's MAP. Every EM fit runs before any sampling,
+    as in :func:`choose_n_coins`, whose table this returns.
     """
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL)
     sampling = dict(
@@ -168,10 +174,15 @@ def choose_gaussian_components(
         progressbar=progressbar,
         nuts_sampler=nuts_sampler,
     )
+    fits = {
+        n_components: (
+            fit_gaussian_mixture(x, n_components, **fit),
+            fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit),
+        )
+        for n_components in _component_counts(max_components)
+    }
     rows = {}
-    for n_components in _component_counts(max_components):
-        em_mle = fit_gaussian_mixture(x, n_components, **fit)
-        em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)
+    for n_components, (em_mle, em_map) in fits.items():
         model = gaussian_mixture_model(
             x,
             n_components,

@@ -222,7 +222,19 @@ def test_non_convergence_warns_and_says_so():
         ([5, 6], [10, 10, 10], {}, "flips: length 3 does not match"),
         ([5, 6], [10, 0], {}, "flips: every experiment needs at least one flip"),
         ([5, 6], [10, -3], {}, "flips: counts must be non-negative"),
-        (["a", 6], 10, {}, "heads: expected numbers"),
+        (["a", 6], 10, {}, "heads: expected real numbers"),
+        (["5", "9"], 10, {}, "heads: expected real numbers, got an array of dtype <U1"),
+        ([5 + 1j, 6], 10, {}, "heads: expected real numbers, got an array of dtype complex128"),
+        ([5, 6], 10 + 0j, {}, "flips: expected real numbers, got an array of dtype complex128"),
+        ([1e300, 5], 1e300, {}, r"heads: counts must be at most 2\*\*53 = 9007199254740992.*got 1e\+300 at position 0"),
+        ([5, 6], 2**53 + 1, {}, r"flips: counts must be at most 2\*\*53.*got 9007199254740993 at position 0"),
+        (
+            np.array([2**63 + 2048, 5], dtype=np.uint64),
+            np.array([2**64 - 2048, 10], dtype=np.uint64),
+            {},
+            r"heads: counts must be at most 2\*\*53.*got 9223372036854777856 at position 0",
+        ),
+        ([10**400, 5], 10, {}, r"heads: counts must be at most 2\*\*53.*beyond float64's range"),
         ([5, 6], 10, {"n_components": 0}, "n_components: expected a whole number >= 1"),
         ([5, 6], 10, {"n_components": 3}, "n_components: 3 components need at least as many experiments"),
         ([5, 6], 10, {"n_components": 1.5}, "n_components: expected a whole number"),
@@ -233,12 +245,44 @@ def test_non_convergence_warns_and_says_so():
         ([5, 6], 10, {"init": [0.5, 1.5]}, r"init\['theta'\]: every value must lie in \[0, 1\]"),
         ([5, 6], 10, {"init": {"theta": [0.2, 0.5], "weights": [0.7, 0.7]}}, r"init\['weights'\]: expected positive"),
         ([5, 6], 10, {"init": {"bias": [0.2, 0.5]}}, r"init: unknown parameter"),
+        ([5, 6], 10, {"init": {"weights": [0.5, 0.5]}}, r"init: missing 'theta'"),
+        ([5, 9, 8], 10, {"init": [0.0, 1.0]}, r"init: experiment 0 \(5 heads in 10 flips\) has probability 0"),
+        ([0, 9, 0], 10, {"init": [0.0, 1.0]}, r"init: experiment 1 \(9 heads in 10 flips\) has probability 0"),
+        ([5, 9, 8], 10, {"init": [1.0, 1.0], "prior": BetaDirichletPrior()}, r"init: experiment 0 .* probability 0"),
+        ([5, 9, 8], 10, {"init": [0.0, 1.0], "fix_weights": True}, r"init: experiment 0 .* probability 0"),
+        ([5, 6], 10, {"random_state": "x"}, r"random_state: expected None, a whole number >= 0 or a numpy Generator"),
+        ([5, 6], 10, {"random_state": -1}, r"random_state: expected None, a whole number >= 0 .*got -1"),
         ([5, 6], 10, {"prior": (2, 2)}, "prior: expected a BetaDirichletPrior"),
     ],
 )
 def test_bad_input_is_a_clear_error(heads, flips, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit_binomial_mixture(heads, flips, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["fix_weights", "accelerate"])
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_flags_must_be_booleans(name, value):
+    with pytest.raises(ValueError, match=f"^{name}: expected True or False, got {value!r}"):
+        fit_binomial_mixture([5, 6], 10, **{name: value})
+
+
+def test_largest_exact_count_is_accepted():
+    fit = fit_binomial_mixture([2**52, 2**51], 2**53, n_components=1)
+    assert fit.params["theta"][0] == pytest.approx(0.375, rel=1e-12)
+    assert np.isfinite(fit.objective)
+
+
+def test_boolean_heads_count_as_zero_and_one():
+    fit = fit_binomial_mixture(np.array([True, False, True, True]), 1, n_components=1)
+    assert fit.params["theta"][0] == pytest.approx(0.75, rel=1e-12)
+
+
+def test_boundary_start_that_every_experiment_can_reach_is_kept():
+    # All-tails and all-heads experiments only: theta = [0, 1] is the MLE itself.
+    fit = fit_binomial_mixture([0, 0, 10, 10], 10, init=[0.0, 1.0])
+    np.testing.assert_allclose(fit.params["theta"], [0.0, 1.0], atol=1e-12)
+    assert fit.converged and np.isfinite(fit.objective)
 
 
 @pytest.mark.parametrize(
@@ -248,8 +292,22 @@ def test_bad_input_is_a_clear_error(heads, flips, kwargs, message):
         ({"b": -1}, "prior: b must be a finite number > 0"),
         ({"alpha": np.nan}, "prior: alpha must be a finite number > 0"),
         ({"a": 0.5}, "prior: a=0.5 < 1 puts infinite density on the boundary"),
+        ({"b": np.inf}, "prior: b must be a finite number > 0"),
     ],
 )
 def test_bad_prior_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BetaDirichletPrior(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"a": "2"}, "prior: a must be a number, got '2'"),
+        ({"b": None}, "prior: b must be a number, got None"),
+        ({"alpha": True}, "prior: alpha must be a number, got True"),
+    ],
+)
+def test_prior_of_the_wrong_type_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BetaDirichletPrior(**kwargs)

@@ -85,3 +85,16 @@ def test_rejects_a_numpy_array(rng):
     x = blobs(rng, 50)
     with pytest.raises(ValueError, match="expected a 2-D dask array"):
         fit_gaussian_mixture_dask(x, start_for(x, 3, "full"))
+
+
+def test_bad_input_names_the_argument(rng):
+    x = blobs(rng, 50)
+    start = start_for(x, 3, "full")
+    with pytest.raises(ValueError, match=r"^x: no data given \(shape \(0, 2\)\)"):
+        fit_gaussian_mixture_dask(da.from_array(x[:0]), start)
+    with pytest.raises(ValueError, match=r"^init: expected a mapping"):
+        fit_gaussian_mixture_dask(da.from_array(x), None)
+    with pytest.raises(ValueError, match=r"^init: missing 'means'"):
+        fit_gaussian_mixture_dask(da.from_array(x), {"covariances": start["covariances"]})
+    with pytest.raises(ValueError, match=r"^init\['means'\]: expected shape \('n_components', 2\), got \(2,\)"):
+        fit_gaussian_mixture_dask(da.from_array(x), {**start, "means": start["means"][0]})

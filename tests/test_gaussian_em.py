@@ -223,13 +223,24 @@ def with_value(row, column, value):
         ({"x": [[1.0, 2.0], [3.0]]}, r"^x: expected a rectangular array"),
         ({"x": with_value(slice(None), 1, 5.0), "reg_covar": 0.0}, r"^x: column 1 is constant .*drop the column"),
         ({"x": GOOD_X[:1], "n_components": 1}, r"^x: a covariance needs at least 2 rows, got 1"),
+        # Past float64's reach for variances (1e150 and 1e-150 fit: test_catalogue): k-means
+        # seeding crashed at 1e155, diagonal EM gave NaN at 1e200, and at 1e-160 without reg_covar.
+        ({"x": GOOD_X * 1e155}, r"^x: column \d spans .*e\+155, outside \[1.49e-150, 2.12e\+152\] for 20 rows.*rescale"),
+        ({"x": GOOD_X * 1e200, "covariance_type": "diag"}, r"^x: column \d spans .*e\+200, outside"),
+        ({"x": GOOD_X * 1e-160, "reg_covar": 0.0}, r"^x: column \d spans .*e-160, outside"),
         ({"n_components": 0}, r"^n_components"),
         ({"n_components": 21}, r"^n_components: 21 components need at least as many rows"),
         ({"covariance_type": "banana"}, r"^covariance_type: expected one of 'full', 'tied', 'diag', 'spherical'"),
+        ({"random_state": -1}, r"^random_state: expected None, a whole number >= 0 or a numpy Generator, got -1"),
+        ({"random_state": "x"}, r"^random_state: expected None"),
         ({"reg_covar": -1e-6}, r"^reg_covar"),
         ({"init": "kmeans"}, r"^init: expected 'kmeans\+\+', 'random_from_data'"),
         ({"init": {"means": np.zeros((2, 2))}}, r"^init: missing 'covariances'"),
         ({"init": {"means": np.zeros((3, 2)), "covariances": np.ones((2, 2))}}, r"^init\['means'\]: expected shape"),
+        (
+            {"init": {"means": [[0.0, 0.0], [1e8, 0.0]], "covariances": np.stack([np.eye(2)] * 2)}},
+            r"^init\['means'\]: component 1's mean lies 1e\+08 outside the range of x.*start nearer the data",
+        ),
         ({"init": {"means": np.zeros((2, 2)), "covariances": np.ones((2, 2))}}, r"^init\['covariances'\]: expected"),
         (
             {"init": {"means": np.zeros((2, 2)), "covariances": np.stack([np.eye(2), np.ones((2, 2))])}},
@@ -263,6 +274,31 @@ def test_bad_input_names_the_argument(arguments, match):
 def test_bad_prior_names_the_field(arguments, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixturePrior(**arguments)
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        ({"alpha": None}, r"^prior: alpha must be a number, got None"),
+        ({"shrinkage": "0.5"}, r"^prior: shrinkage must be a number, got '0.5'"),
+        ({"dof": "3"}, r"^prior: dof must be a number or None, got '3'"),
+    ],
+)
+def test_prior_field_of_the_wrong_type_is_named(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixturePrior(**arguments)
+
+
+@pytest.mark.parametrize(("field", "value"), [("mean", ["a", "b"]), ("scale", "x")])
+def test_prior_array_field_that_is_not_numbers_is_named(field, value):
+    with pytest.raises(ValueError, match=f"^prior: {field} must be an array of numbers"):
+        fit_gaussian_mixture(GOOD_X, 2, prior=GaussianMixturePrior(**{field: value}))
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_accelerate_must_be_a_boolean(value):
+    with pytest.raises(ValueError, match=f"^accelerate: expected True or False, got {value!r}"):
+        fit_gaussian_mixture(GOOD_X, 2, accelerate=value)
 
 
 def test_collapsed_component_raises_with_remedy():

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from inference import BetaDirichletPrior
-from inference.model_choice import binomial_n_parameters, choose_n_coins, information_criteria
+from inference import BetaDirichletPrior, model_choice
+from inference.model_choice import (
+    binomial_n_parameters,
+    choose_gaussian_components,
+    choose_n_coins,
+    information_criteria,
+)
 from models.datasets import simulate_coins
 
 # The data of tests/test_compare.py: 300 experiments of 20 flips from coins
@@ -22,6 +27,18 @@ def test_binomial_parameter_count():
     assert binomial_n_parameters(1) == 1
     assert binomial_n_parameters(3) == 5
     assert binomial_n_parameters(3, fix_weights=True) == 3
+
+
+@pytest.mark.filterwarnings(r"ignore:component \d is \(nearly\) empty")
+def test_too_many_components_fail_before_any_sampling(monkeypatch):
+    def sample(*args, **kwargs):
+        raise AssertionError("sampled before every K was fitted")
+
+    monkeypatch.setattr(model_choice, "_posterior_row", sample)
+    with pytest.raises(ValueError, match=r"^n_components: 3 components need at least as many"):
+        choose_n_coins([5, 9], 10, max_coins=3, n_init=1)
+    with pytest.raises(ValueError, match=r"^n_components: 4 components need at least as many rows, got 3"):
+        choose_gaussian_components([0.0, 1.0, 2.5], max_components=4, n_init=1)
 
 
 @pytest.fixture(scope="module")

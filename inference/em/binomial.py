@@ -17,10 +17,12 @@ import numpy as np
 from scipy import special, stats
 
 from .checks import (
+    check_bool,
     check_counts,
     check_init_mapping,
     check_n_components,
     check_positive_int,
+    check_random_state,
     check_simplex,
     check_tolerances,
     check_unit_interval,
@@ -110,6 +112,8 @@ def _starts(
         if not hasattr(init, "keys"):
             init = {"theta": init}
         init = check_init_mapping(init, ("theta", "weights"))
+        if "theta" not in init:
+            raise ValueError("init: missing 'theta'; give 'theta' (and optionally 'weights')")
         theta = check_unit_interval(init["theta"], "init['theta']", (n_components,))
         weights = init.get("weights")
         weights = equal if weights is None else check_simplex(weights, "init['weights']", (n_components,))
@@ -128,6 +132,28 @@ def _starts(
         jitter = rng.uniform(-0.05, 0.05, size=n_components)
         starts.append({"theta": np.clip(picked + jitter, 0.01, 0.99), "weights": equal})
     return starts
+
+
+def _check_start_reaches_data(
+    start: dict[str, np.ndarray], *, heads: np.ndarray, flips: np.ndarray, inverse: np.ndarray
+) -> None:
+    """Check that every experiment has probability > 0 at ``start``.
+
+    ``heads`` and ``flips`` (n_rows,) are the distinct experiments and
+    ``inverse`` (n_experiments,) the row of each experiment. An experiment that
+    no coin can produce (heads with a coin of theta 0, tails with one of
+    theta 1) has zero likelihood, and EM, whose responsibilities divide by it,
+    cannot move from such a start.
+    """
+    impossible = np.isneginf(special.logsumexp(log_joint(heads, flips, start["theta"], start["weights"]), axis=1))
+    if impossible.any():
+        position = np.flatnonzero(impossible[inverse])[0]
+        row = inverse[position]
+        raise ValueError(
+            f"init: experiment {position} ({heads[row]} heads in {flips[row]} flips) has probability 0 under every "
+            f"coin of the start theta={start['theta'].tolist()}, so EM cannot move from it; "
+            "move the values 0 and 1 inside (0, 1)"
+        )
 
 
 def fit_binomial_mixture(
@@ -149,15 +175,20 @@ def fit_binomial_mixture(
     Parameters
     ----------
     heads : array-like of shape (n_experiments,)
-        Heads seen in each experiment.
+        Heads seen in each experiment: whole numbers (booleans count as 0
+        and 1) up to 2**53, as far as float64 holds every whole number.
     flips : int or array-like of shape (n_experiments,)
-        Flips in each experiment; a scalar applies to all.
+        Flips in each experiment, whole numbers from 1 to 2**53; a scalar
+        applies to all.
     n_components : int
         Number of coins K, between 1 and n_experiments.
     init : array-like of shape (n_components,), or mapping, optional
         Starting ``theta``, or ``{"theta": ..., "weights": ...}``. Without it,
         each of ``n_init`` starts draws coins' biases from the observed
-        proportions (with a small jitter).
+        proportions (with a small jitter). A ``theta`` of 0 or 1 is allowed
+        (it is the MLE of an all-tails or all-heads coin) as long as every
+        experiment has probability > 0 under some coin; a start that gives an
+        experiment probability 0 is a ValueError, since EM cannot leave it.
     prior : BetaDirichletPrior, optional
         None gives the maximum-likelihood estimate; a prior gives the MAP.
     fix_weights : bool
@@ -169,7 +200,7 @@ def fit_binomial_mixture(
     n_init : int
         Number of starts; the run with the highest objective is returned.
     random_state : int, numpy Generator or None
-        Seed for the starts.
+        Seed for the starts: a whole number >= 0, a Generator, or None for a fresh seed.
     accelerate : bool
         Extrapolate by SQUAREM (see :mod:`inference.em.loop`): the same
         optimum in fewer iterations when the components overlap and plain EM
@@ -187,11 +218,14 @@ def fit_binomial_mixture(
     tol, max_iter = check_tolerances(tol, max_iter)
     if prior is not None and not isinstance(prior, BetaDirichletPrior):
         raise ValueError(f"prior: expected a BetaDirichletPrior or None, got {prior!r}")
-    rng = np.random.default_rng(random_state)
+    fix_weights = check_bool(fix_weights, "fix_weights")
+    rng = check_random_state(random_state)
 
     pairs, inverse, counts = np.unique(np.stack([heads, flips], axis=1), axis=0, return_inverse=True, return_counts=True)
     data = {"heads": pairs[:, 0], "flips": pairs[:, 1], "counts": counts}
     starts = _starts(init, heads / flips, n_components, n_init, rng)
+    if init is not None:
+        _check_start_reaches_data(starts[0], heads=data["heads"], flips=data["flips"], inverse=inverse.ravel())
     fixed_weights = starts[0]["weights"] if fix_weights else None
 
     bound_e_step = partial(e_step, **data, prior=prior, fix_weights=fix_weights)

@@ -10,10 +10,12 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "check_bool",
     "check_counts",
     "check_init_mapping",
     "check_n_components",
     "check_positive_int",
+    "check_random_state",
     "check_simplex",
     "check_tolerances",
     "check_unit_interval",
@@ -23,28 +25,64 @@ __all__ = [
 _REMEDY = "decrease the number of components, increase reg_covar, or scale the input data"
 
 
+# Counts go through float64 arithmetic (the proportions of heads, scipy's
+# binomial log pmf, the M-step's expected counts), which holds every whole
+# number only up to 2**53; a larger count would be rounded without notice.
+_MAX_COUNT = 2**53
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    if np.isnan(array).any():
+        raise ValueError(f"{name}: contains NaN at position {np.flatnonzero(np.isnan(array))[0]}")
+    if np.isinf(array).any():
+        raise ValueError(f"{name}: contains inf at position {np.flatnonzero(np.isinf(array))[0]}")
+
+
 def _as_float_array(values, name: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected numbers, got {values!r}") from None
-    if np.isnan(array).any():
-        raise ValueError(f"{name}: contains NaN at position {np.flatnonzero(np.isnan(array))[0]}")
-    if np.isinf(array).any():
-        raise ValueError(f"{name}: contains inf at position {np.flatnonzero(np.isinf(array))[0]}")
+    _check_finite(array, name)
     return array
 
 
 def _as_counts(values, name: str) -> np.ndarray:
-    array = _as_float_array(values, name)
+    """``values`` as an int64 array of whole numbers in ``[0, 2**53]``, checked before any cast.
+
+    Booleans count as 0 and 1, as they do for the Gaussian fits' ``x``;
+    strings and complex numbers are refused.
+    """
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        raise ValueError(f"{name}: expected a 1-D sequence of counts, got {values!r}") from None
+    if array.dtype == object and all(isinstance(value, numbers.Real) for value in array.flat):
+        # Whole numbers beyond 64 bits, or number types numpy does not know.
+        try:
+            array = array.astype(float)
+        except OverflowError:
+            raise ValueError(
+                f"{name}: counts must be at most 2**53 = {_MAX_COUNT}, got a number beyond float64's range"
+            ) from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
     if array.ndim > 1:
         raise ValueError(f"{name}: expected a 1-D sequence of counts, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        _check_finite(array, name)
     if (array < 0).any():
         position = np.flatnonzero(array < 0)[0]
         raise ValueError(f"{name}: counts must be non-negative, got {array.flat[position]:g} at position {position}")
-    if (array != np.round(array)).any():
+    if array.dtype.kind == "f" and (array != np.round(array)).any():
         position = np.flatnonzero(array != np.round(array))[0]
         raise ValueError(f"{name}: counts must be whole numbers, got {array.flat[position]:g} at position {position}")
+    if (array > _MAX_COUNT).any():
+        position = np.flatnonzero(array > _MAX_COUNT)[0]
+        raise ValueError(
+            f"{name}: counts must be at most 2**53 = {_MAX_COUNT}, beyond which float64 cannot hold every whole "
+            f"number; got {array.flat[position].item()} at position {position}"
+        )
     return array.astype(np.int64)
 
 
@@ -71,6 +109,23 @@ def check_counts(heads, flips) -> tuple[np.ndarray, np.ndarray]:
             f"heads: {heads[position]} heads exceed {flips[position]} flips at position {position}"
         )
     return heads, flips
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a bool; only ``bool`` and ``numpy.bool_`` are accepted, so that "no" is not True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """A Generator from ``random_state``: None, a whole number >= 0 (or a sequence of them) or a numpy Generator."""
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"random_state: expected None, a whole number >= 0 or a numpy Generator, got {random_state!r}"
+        ) from None
 
 
 def check_positive_int(value, name: str) -> int:

@@ -37,6 +37,7 @@ from .checks import (
     check_init_mapping,
     check_n_components,
     check_positive_int,
+    check_random_state,
     check_simplex,
     check_tolerances,
 )
@@ -852,18 +853,44 @@ def _check_x(x, missing: str = "error") -> np.ndarray:
     return array
 
 
+def _spread_limits(n_samples: int, n_features: int) -> tuple[float, float]:
+    """The range a non-constant column of x may span (largest minus smallest value).
+
+    EM squares the rows' deviations and sums them over all n_samples *
+    n_features cells: a spread s gives variances near s^2 and sums up to
+    n_samples n_features s^2, which must stay 100 times below float64's
+    largest number, and s^2 must stay 1e8 above its smallest normal number,
+    below which precision is lost. Beyond them, k-means seeding crashed
+    (spread 1e155) and EM returned NaN (1e200, and 1e-160 without
+    ``reg_covar``).
+    """
+    info = np.finfo(float)
+    return float(np.sqrt(info.tiny) * 1e4), float(np.sqrt(info.max / (n_samples * n_features)) / 10)
+
+
 def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
     """Check ``x`` (n_samples, n_features) can give covariances; warn where they rest on regularisation alone.
 
-    One row gives no covariance at all. A constant column (with more than one
-    feature) has zero variance in every component, so only ``reg_covar`` or
-    the prior (``regularised``) keeps the covariances positive definite. A
-    ``reg_covar`` above a thousandth of a column's variance outweighs the data
-    in that column.
+    One row gives no covariance at all, and a column whose spread is outside
+    :func:`_spread_limits` gives variances that float64 cannot hold. A
+    constant column (with more than one feature) has zero variance in every
+    component, so only ``reg_covar`` or the prior (``regularised``) keeps the
+    covariances positive definite. A ``reg_covar`` above a thousandth of a
+    column's variance outweighs the data in that column.
     """
     if x.shape[0] < 2:
         raise ValueError(f"x: a covariance needs at least 2 rows, got {x.shape[0]}")
-    spread = np.ptp(x, axis=0)
+    with np.errstate(over="ignore"):
+        spread = np.ptp(x, axis=0)
+    lowest, highest = _spread_limits(*x.shape)
+    outside = (spread > 0) & ((spread < lowest) | (spread > highest))
+    if outside.any():
+        column = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"x: column {column} spans {spread[column]:.3g}, outside [{lowest:.3g}, {highest:.3g}] for "
+            f"{x.shape[0]} rows: EM's variances, squares of such spreads, and their sums over the rows would "
+            "overflow or lose their precision; rescale x (divide each column by its standard deviation, say)"
+        )
     if x.shape[1] > 1 and (spread == 0).any():
         column = int(np.flatnonzero(spread == 0)[0])
         if not regularised:
@@ -907,22 +934,54 @@ def _check_reg_covar(reg_covar) -> float:
     return float(reg_covar)
 
 
-def _check_init(init: Mapping, x: np.ndarray, n_components: int, covariance_type: str) -> dict[str, np.ndarray]:
-    """The user's start: ``means`` and ``covariances`` required, ``weights`` equal unless given."""
+# A start's mean may lie at most this many times the data's largest column spread
+# outside the range of the data. The E-step takes the rows' deviations from a point
+# between the means; a mean far away drags that point away from the rows, and
+# rounding swamps them: the first objective was off by 1e-10 (relative) with a mean
+# 1e8 spreads away, 3e-6 at 1e13 and 0.4 at 1e20, yet the fit reported convergence.
+_INIT_REACH = 1e6
+
+
+def _check_init(
+    init, x: np.ndarray, n_components: int | None, covariance_type: str
+) -> dict[str, np.ndarray]:
+    """The user's start: ``means`` and ``covariances`` required, ``weights`` equal unless given.
+
+    ``x`` (n_samples, n_features) may have no rows, and then the means are not
+    checked against it (see :data:`_INIT_REACH`); ``n_components`` None takes
+    as many components as ``init`` has means.
+    """
+    if not isinstance(init, Mapping):
+        raise ValueError(
+            f"init: expected a mapping of 'means' and 'covariances' (and optionally 'weights'), got {init!r}"
+        )
     init = check_init_mapping(init, ("weights", "means", "covariances"))
     for name in ("means", "covariances"):
         if name not in init:
             raise ValueError(f"init: missing {name!r}; give 'means' and 'covariances' (and optionally 'weights')")
     n_features = x.shape[1]
+    means = _as_float_array(init["means"], "init['means']")
+    if n_components is None and means.ndim == 2 and means.shape[0] > 0:
+        n_components = means.shape[0]
+    if means.shape != (n_components, n_features):
+        expected = ("n_components", n_features) if n_components is None else (n_components, n_features)
+        raise ValueError(f"init['means']: expected shape {expected}, got {means.shape}")
     weights = init.get("weights")
     weights = (
         np.full(n_components, 1.0 / n_components)
         if weights is None
         else check_simplex(weights, "init['weights']", (n_components,))
     )
-    means = _as_float_array(init["means"], "init['means']")
-    if means.shape != (n_components, n_features):
-        raise ValueError(f"init['means']: expected shape {(n_components, n_features)}, got {means.shape}")
+    spread = np.ptp(x, axis=0).max() if x.shape[0] else 0.0
+    if spread > 0:
+        outside = np.maximum(x.min(axis=0) - means, means - x.max(axis=0)).max(axis=1)
+        far = np.flatnonzero(outside > _INIT_REACH * spread)
+        if far.size:
+            raise ValueError(
+                f"init['means']: component {far[0]}'s mean lies {outside[far[0]]:.3g} outside the range of x, "
+                f"more than {_INIT_REACH:g} times x's largest column spread ({spread:.3g}), where rounding "
+                "swamps the data; start nearer the data"
+            )
     shape = _covariance_shape(covariance_type, n_components, n_features)
     covariances = _as_float_array(init["covariances"], "init['covariances']")
     if covariances.shape != shape:
@@ -1080,7 +1139,7 @@ def fit_gaussian_mixture(
         raise ValueError(f"prior: expected a GaussianMixturePrior or None, got {prior!r}")
     _check_scale(filled, reg_covar=reg_covar, regularised=reg_covar > 0 or prior is not None)
     resolved = None if prior is None else prior.resolve(filled, n_components)
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
 
     bound_m_step = partial(m_step, covariance_type=covariance_type, prior=resolved, reg_covar=reg_covar)
     if isinstance(init, Mapping):

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from .binomial import fit_binomial_mixture, log_joint as binomial_log_joint
-from .checks import check_counts, check_positive_int
+from .checks import check_counts, check_positive_int, check_random_state
 from .gaussian import (
     GaussianMixtureResult,
     _check_x,
@@ -357,7 +357,7 @@ def bootstrap_standard_errors_binomial(
             f"got {np.size(flips)}"
         )
     _, flips = check_counts(np.zeros(n_experiments, dtype=np.int64), flips)
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     theta, weights = result.params["theta"], result.params["weights"]
     refits = []
     for _ in range(n_boot):
@@ -608,7 +608,7 @@ def bootstrap_standard_errors_gaussian(
     n_boot = check_positive_int(n_boot, "n_boot")
     if n_boot < 2:
         raise ValueError(f"n_boot: a standard deviation needs at least 2 replicates, got {n_boot}")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     weights, means = result.params["weights"], result.params["means"]
     n_components, n_features = means.shape
     n_samples = result.responsibilities.shape[0]

@@ -31,6 +31,8 @@ import warnings
 
 import numpy as np
 
+from .checks import check_bool
+
 __all__ = ["ConvergenceWarning", "EMRun", "fit_em", "flatten", "run_em", "unflatten"]
 
 Params = dict[str, np.ndarray]
@@ -164,7 +166,9 @@ def run_em(
     steps are followed by a SQUAREM extrapolation and one EM step from it (see
     the module docstring); when accepted, that step is recorded as one more
     entry of the trace and history, so ``n_iter`` counts every recorded EM step.
+    ``accelerate`` must be a bool (``ValueError`` otherwise), so that "no" is not taken for True.
     """
+    accelerate = check_bool(accelerate, "accelerate")
     expected, objective = e_step(start)
     state = (start, expected, objective)
     trace = [objective]

@@ -5,6 +5,8 @@ and log density, the PyMC model factories build the same distributions from it.
 """
 
 from dataclasses import dataclass
+import numbers
+import sys
 
 import numpy as np
 from scipy import stats
@@ -12,6 +14,22 @@ from scipy import stats
 from .checks import _REMEDY
 
 __all__ = ["BetaDirichletPrior", "GaussianMixturePrior", "ResolvedGaussianPrior"]
+
+
+def _check_positive(value, name: str) -> None:
+    """Check that the prior's field ``name`` is a real number in (0, largest float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"prior: {name} must be a number, got {value!r}")
+    if not 0 < value <= sys.float_info.max:
+        raise ValueError(f"prior: {name} must be a finite number > 0, got {value!r}")
+
+
+def _as_float_field(value, name: str) -> np.ndarray:
+    """The prior's array field ``name`` as floats."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"prior: {name} must be an array of numbers, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -29,8 +47,7 @@ class BetaDirichletPrior:
     def __post_init__(self):
         for name in ("a", "b", "alpha"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"prior: {name} must be a finite number > 0, got {value!r}")
+            _check_positive(value, name)
             if value < 1:
                 raise ValueError(
                     f"prior: {name}={value!r} < 1 puts infinite density on the boundary, "
@@ -71,9 +88,9 @@ class GaussianMixturePrior:
 
     def __post_init__(self):
         for name in ("alpha", "shrinkage"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"prior: {name} must be a finite number > 0, got {value!r}")
+            _check_positive(getattr(self, name), name)
+        if self.dof is not None and (isinstance(self.dof, bool) or not isinstance(self.dof, numbers.Real)):
+            raise ValueError(f"prior: dof must be a number or None, got {self.dof!r}")
         if self.alpha < 1:
             raise ValueError(
                 f"prior: alpha={self.alpha!r} < 1 puts infinite density on the boundary, "
@@ -85,14 +102,14 @@ class GaussianMixturePrior:
         x = np.asarray(x, dtype=float)
         x = x.reshape(x.shape[0], -1)
         n_samples, n_features = x.shape
-        mean = x.mean(axis=0) if self.mean is None else np.asarray(self.mean, dtype=float)
+        mean = x.mean(axis=0) if self.mean is None else _as_float_field(self.mean, "mean")
         dof = n_features + 2.0 if self.dof is None else float(self.dof)
         if self.scale is None:
             if n_samples < 2:
                 raise ValueError("prior: the default scale needs at least 2 rows of x; pass scale")
             scale = np.cov(x, rowvar=False, ddof=1).reshape(n_features, n_features) / n_components ** (2 / n_features)
         else:
-            scale = np.asarray(self.scale, dtype=float)
+            scale = _as_float_field(self.scale, "scale")
         if mean.shape != (n_features,) or not np.isfinite(mean).all():
             raise ValueError(f"prior: mean must be finite with shape ({n_features},), got {mean.tolist()}")
         if not np.isfinite(dof) or dof <= n_features - 1:
