@@ -8,6 +8,7 @@ on standard error and exit status 2, never a traceback.
 
 import argparse
 import json
+import math
 import sys
 
 import numpy as np
@@ -18,6 +19,7 @@ from models.marks import class_marks
 
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from .em.gaussian import COVARIANCE_TYPES
+from .em.missing import e_step as observed_e_step, missingness_patterns
 from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 from .modes import chain_optima, distinct_optima
 from .samplers import DEFAULT_NUTS_SAMPLER, NUTS_SAMPLERS
@@ -44,14 +46,22 @@ def _prior(text: str) -> BetaDirichletPrior | None:
         raise argparse.ArgumentTypeError(str(error).removeprefix("prior: ")) from None
 
 
-def _positive(text: str) -> int:
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _seed(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _sizes(text: str) -> list[int]:
@@ -103,7 +113,7 @@ def _nuts_options(args) -> dict:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-init", type=_positive, default=10, help="EM starts; the best is kept (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number >= 0 (default 0)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
@@ -208,7 +218,7 @@ def _grow_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentPars
     parser.add_argument("--chains", type=_positive, default=2, help="chains (default 2)")
     _add_sampler_option(parser)
     parser.add_argument("--n-init", type=_positive, default=5, help="EM starts; the best is kept (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number >= 0 (default 0)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     return parser
 
@@ -225,6 +235,22 @@ def _coin_data(args) -> tuple[np.ndarray, np.ndarray]:
 
 def _one_or_many(flips: np.ndarray) -> np.ndarray | float:
     return flips[0] if flips.size == 1 else flips
+
+
+def _finite_or_none(value):
+    """``value`` with every NaN or infinite float, in nested dicts and lists, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _print_json(value) -> None:
+    """Print ``value`` as strict JSON: a number that is not finite is null."""
+    print(json.dumps(_finite_or_none(value), indent=2, allow_nan=False))
 
 
 def _describe(fit: EMResult) -> dict:
@@ -248,7 +274,7 @@ def _fit_two_coins(args) -> None:
         random_state=args.seed,
     )
     if args.json:
-        print(json.dumps(_describe(fit), indent=2))
+        _print_json(_describe(fit))
         return
     label = "MLE" if args.prior is None else "MAP"
     print(f"EM {label} for {len(fit.responsibilities)} experiments, {args.coins} coins")
@@ -272,7 +298,7 @@ def _report(comparison, args, output, plots, sections) -> None:
 
         saved = save_plots(comparison, plots)
     if args.json:
-        print(json.dumps(comparison.to_json_dict(), indent=2))
+        _print_json(comparison.to_json_dict())
         return
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
         for title, table, options in sections:
@@ -333,7 +359,7 @@ def _compare_two_coins(args) -> None:
 def _gaussian_data(args) -> tuple[np.ndarray, list[str], int | range]:
     """The data, their column names, and the component count(s) asked for or the data's default."""
     if args.data is not None:
-        x, columns = read_numeric_csv(args.data, args.columns)
+        x, columns = read_numeric_csv(args.data, args.columns, missing=args.missing)
         constant = [name for name, values in zip(columns, x.T) if np.nanmin(values) == np.nanmax(values)]
         if len(columns) > 1 and constant:
             raise ValueError(
@@ -366,14 +392,17 @@ def _gaussian_fit(x: np.ndarray, n_components: int, args) -> EMResult:
 
 
 def _log_likelihood(fit, x: np.ndarray) -> float:
-    """Total log-likelihood of ``x`` at ``fit``; with missing cells, the observed-data one of an MLE.
+    """Total log-likelihood of ``x`` (n_samples, n_features) at ``fit``; with NaN cells, that of the observed cells.
 
-    (A MAP fit's objective includes the prior, so with missing cells its
-    log-likelihood is not at hand and is NaN.)
+    For a MAP fit too: its objective adds the log prior density, which BIC leaves out.
     """
     if not np.isnan(x).any():
         return float(fit.score_samples(x).sum())
-    return fit.objective if fit.objective_name == "log_likelihood" else np.nan
+    x = x.reshape(x.shape[0], -1)
+    _, log_likelihood = observed_e_step(
+        dict(fit.params), x=x, patterns=missingness_patterns(x), covariance_type=fit.covariance_type, prior=None
+    )
+    return log_likelihood
 
 
 def _fit_gmm(args) -> None:
@@ -390,14 +419,15 @@ def _fit_gmm(args) -> None:
         },
         index=pd.Index(list(fits), name="components"),
     )
-    best = int(table["bic"].idxmin()) if table["bic"].notna().any() else components[-1]
+    finite = np.isfinite(table["bic"].to_numpy())
+    best = int(table["bic"][finite].idxmin()) if finite.any() else components[-1]
     if args.json:
-        print(json.dumps({"fits": table.reset_index().to_dict(orient="records"), "best": _describe(fits[best])}, indent=2))
+        _print_json({"fits": table.reset_index().to_dict(orient="records"), "best": _describe(fits[best])})
         return
     label = "MLE" if args.prior is None else "MAP"
     print(f"EM {label} of a {args.covariance}-covariance Gaussian mixture on {x.shape[0]} rows of {columns}")
     if len(fits) > 1:
-        table["best"] = np.where(table.index == best, "<- lowest BIC", "")
+        table["best"] = np.where((table.index == best) & finite, "<- lowest BIC", "")
         print(table.to_string())
         print()
     fit = fits[best]
@@ -456,7 +486,7 @@ def _grow(args) -> None:
         **_nuts_options(args),
     )
     if args.json:
-        print(json.dumps(table.reset_index().to_dict(orient="records"), indent=2))
+        _print_json(table.reset_index().to_dict(orient="records"))
         return
     largest = table[["em_map_error", "posterior_mean_error", "em_map_vs_mean"]].groupby("n").max()
     ratios = table["se_ratio"].groupby("n").agg(se_ratio_min="min", se_ratio_max="max")

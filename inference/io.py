@@ -1,5 +1,6 @@
 """Reading data files with a real parser, and checking output paths before long runs."""
 
+from collections.abc import Callable
 import csv
 import os
 from pathlib import Path
@@ -8,37 +9,57 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING_MARKERS", "check_output_directory", "check_output_path", "read_coin_csv", "read_numeric_csv"]
+__all__ = [
+    "MISSING_MARKERS",
+    "check_output_directory",
+    "check_output_path",
+    "read_coin_csv",
+    "read_numeric_csv",
+    "write_atomically",
+    "write_netcdf",
+]
 
 MISSING_MARKERS = frozenset({"", "na", "nan", "n/a"})
 """Cells (after stripping, in any case) that mean a missing value."""
 
 
 def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """The file's rows under its header, as strings; every row must have the header's length."""
+    """The file's rows under its header, as strings; every row must have the header's length.
+
+    A byte-order mark before the header is ignored; a column name may appear only once.
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"--data: no such file: {path}")
     if path.is_dir():
         raise ValueError(f"--data: {path} is a directory, not a CSV file")
     try:
-        with path.open(newline="") as handle:
-            rows = [row for row in csv.reader(handle, skipinitialspace=True, strict=True) if row]
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, skipinitialspace=True, strict=True)
+            rows = [(reader.line_num, row) for row in reader if row]
     except (csv.Error, UnicodeDecodeError) as error:
         raise ValueError(f"--data: {path} does not parse as CSV ({error})") from None
     if not rows:
         raise ValueError(f"--data: {path} is empty")
-    header, *body = rows
+    (_, header), *body = rows
     if not body:
         raise ValueError(f"--data: {path} has a header but no rows (empty data)")
-    for line, row in enumerate(body, start=2):
+    names = [name.strip() for name in header]
+    repeated = next((name for position, name in enumerate(names) if name in names[:position]), None)
+    if repeated is not None:
+        raise ValueError(f"--data: {path} has a duplicate column {repeated!r} in its header {names}")
+    for line, row in body:
         if len(row) != len(header):
             raise ValueError(f"--data: {path} line {line} has {len(row)} fields, the header has {len(header)}")
-    return pd.DataFrame(body, columns=[name.strip() for name in header])
+    return pd.DataFrame([row for _, row in body], columns=names)
 
 
 def _numeric_columns(table: pd.DataFrame, path, columns: list[str]) -> np.ndarray:
-    """``columns`` of ``table`` as floats (n_rows, n_columns); a missing-value cell is NaN."""
+    """``columns`` of ``table`` as floats (n_rows, n_columns); a missing-value cell is NaN.
+
+    A cell that is not a number, or is an infinite one, is an error naming its
+    column and its row (1 for the first row under the header).
+    """
     values = []
     for name in columns:
         missing = table[name].str.strip().str.lower().isin(MISSING_MARKERS)
@@ -50,36 +71,66 @@ def _numeric_columns(table: pd.DataFrame, path, columns: list[str]) -> np.ndarra
                 f"--data: column {name!r} in {path} is not numeric (row {row + 1}: {table[name].iloc[row]!r}); "
                 "choose numeric columns with --columns"
             )
+        infinite = np.isinf(column.to_numpy(dtype=float))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise ValueError(
+                f"--data: column {name!r} in {path} holds an infinite value (row {row + 1}: {table[name].iloc[row]!r})"
+            )
         values.append(column.to_numpy(dtype=float))
     return np.column_stack(values)
+
+
+def _check_complete(table: pd.DataFrame, path, columns: list[str], values: np.ndarray, remedy: str) -> None:
+    """Raise, naming the first missing cell of ``values`` (n_rows, n_columns) and ending with ``remedy``."""
+    cells = np.argwhere(np.isnan(values))
+    if cells.size:
+        row, column = cells[0]
+        name = columns[column]
+        raise ValueError(
+            f"--data: {len(cells)} missing cell(s) in {path}, the first in column {name!r} "
+            f"(row {row + 1}: {table[name].iloc[row]!r}); {remedy}"
+        )
 
 
 def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Heads and flips, each of shape (n_experiments,), from a CSV with columns ``heads`` and ``flips``.
 
     Values are checked later by the fit (counts, heads <= flips); here only the
-    file's structure: it parses, has both columns, and holds numbers.
+    file's structure: it parses, has both columns, and holds a number in every cell.
     """
     table = _read_csv(path)
     missing = {"heads", "flips"} - set(table.columns)
     if missing:
         raise ValueError(f"--data: {path} lacks column(s) {sorted(missing)}; found {list(table.columns)}")
     values = _numeric_columns(table, path, ["heads", "flips"])
+    _check_complete(table, path, ["heads", "flips"], values, "every experiment needs its heads and flips")
     return values[:, 0], values[:, 1]
 
 
-def read_numeric_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def read_numeric_csv(
+    path: str | os.PathLike, columns: list[str] | None = None, *, missing: str = "error"
+) -> tuple[np.ndarray, list[str]]:
     """The chosen columns (all by default) as floats of shape (n_rows, n_columns), and their names.
 
-    An empty, NA or NaN cell becomes NaN (a missing value); any other cell that
-    is not a number is an error naming its column and row.
+    An empty, NA or NaN cell is a missing value: an error naming its column and
+    row when ``missing`` is "error", NaN when it is "em". Any other cell that is
+    not a finite number is an error naming its column and row.
     """
     table = _read_csv(path)
     columns = list(table.columns) if columns is None else columns
     unknown = [name for name in columns if name not in table.columns]
     if unknown:
         raise ValueError(f"--columns: {unknown} not in {path}, whose columns are {list(table.columns)}")
-    return _numeric_columns(table, path, columns), columns
+    values = _numeric_columns(table, path, columns)
+    empty = [name for name, column in zip(columns, values.T) if np.isnan(column).all()]
+    if empty:
+        raise ValueError(
+            f"--data: column {empty[0]!r} in {path} has no values, every cell is missing; leave it out with --columns"
+        )
+    if missing == "error":
+        _check_complete(table, path, columns, values, "pass --missing em to fit them as missing values by EM")
+    return values, columns
 
 
 def check_output_directory(path: str | os.PathLike, option: str) -> Path:
@@ -100,27 +151,39 @@ def check_output_directory(path: str | os.PathLike, option: str) -> Path:
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """``path`` as a Path to a file that can be created, in a folder that exists, checked before any work."""
+    """``path`` as a Path to a file that can be created, in a folder that exists, checked before any work.
+
+    An existing target must be a regular file, which the result then replaces.
+    """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"--output: {path} is a directory")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"--output: {path} exists and is not a regular file (a device, pipe or socket)")
     if not path.parent.is_dir():
         raise ValueError(f"--output: folder {path.parent} does not exist")
     check_output_directory(path.parent, "--output")
     return path
 
 
-def write_netcdf(tree, path: str | os.PathLike) -> None:
-    """Write the DataTree ``tree`` to ``path`` atomically: a failed write leaves no file behind.
+def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Have ``write`` fill a new file at ``path`` atomically: a failed write leaves no file behind.
 
-    The file is written under a temporary name in the same folder and moved
-    into place only when complete.
+    ``write`` is called with a temporary name in the same folder, which is moved
+    into place only when complete, readable by all (0644) like any saved result.
     """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        tree.to_netcdf(temporary, engine="h5netcdf")
+        write(temporary)
+        # mkstemp makes the file private (0600); a result is meant to be shared.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def write_netcdf(tree, path: str | os.PathLike) -> None:
+    """Write the DataTree ``tree`` to ``path`` as netCDF, atomically (see :func:`write_atomically`)."""
+    write_atomically(path, lambda temporary: tree.to_netcdf(temporary, engine="h5netcdf"))

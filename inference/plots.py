@@ -8,7 +8,6 @@ notebook's own backend is left alone. Densities are ArviZ's KDE
 
 import os
 from pathlib import Path
-import tempfile
 
 import arviz_stats
 from matplotlib.figure import Figure
@@ -21,6 +20,7 @@ from .compare import Comparison
 from .em import GaussianMixtureResult
 from .em.gaussian import _check_x
 from .em.information import _full_covariances
+from .io import write_atomically
 
 __all__ = [
     "plot_assignments",
@@ -173,15 +173,7 @@ def plot_data_fit(comparison: Comparison, *, x=None) -> Figure:
 
 def _save(figure: Figure, path: Path) -> None:
     """Write ``figure`` as PNG to ``path`` atomically: a failed write leaves no file behind."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        figure.savefig(temporary, format="png", dpi=DPI)
-        # mkstemp makes the file private (0600); a picture is meant to be shared.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=DPI))
 
 
 def save_plots(comparison: Comparison, directory: str | os.PathLike, *, x=None) -> list[Path]:

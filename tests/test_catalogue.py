@@ -5,6 +5,7 @@ naming the argument; hard but valid input must give a right answer, with a
 warning where one is due; random input must never give anything else.
 """
 
+import os
 import re
 import warnings
 
@@ -59,6 +60,22 @@ def test_output_folder_that_is_read_only(capsys):
 
 def test_output_that_is_a_directory(capsys, tmp_path):
     assert f"--output: {tmp_path} is a directory" in run_error(capsys, "compare", "two-coins", "--output", str(tmp_path))
+
+
+def test_output_that_is_not_a_regular_file(capsys, tmp_path, monkeypatch):
+    # A pipe stands for any target that is not a regular file (/dev/null, a socket).
+    import inference.compare
+
+    def sampled(*args, **kwargs):
+        raise ValueError("sampled: the --output check let the run start")
+
+    # Were the check to pass, the run stops here, before anything replaces the target.
+    monkeypatch.setattr(inference.compare, "sample_posterior", sampled)
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    message = run_error(capsys, "compare", "two-coins", "--output", str(path))
+    assert f"--output: {path} exists and is not a regular file" in message
+    assert path.exists() and not path.is_file()
 
 
 def test_interrupted_run_writes_no_file(capsys, tmp_path, monkeypatch):

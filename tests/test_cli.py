@@ -75,13 +75,29 @@ def test_bad_values_get_one_line(capsys, argv, message):
         ("heads,flops\n5,10\n", "lacks column(s) ['flips']"),
         ("heads,flips\nfive,10\n", "column 'heads' in"),
         ('heads,flips\n"5,10\n', "does not parse as CSV"),
-        ("heads,flips\n5,\n", "flips: contains NaN"),
+        ("heads,flips\n5,10\n\n9\n", "line 4 has 1 fields, the header has 2"),
+        ("heads,flips\n5,10\n9,\n", "1 missing cell(s)"),
+        ("heads,flips\n5,10\n9,NA\n", "the first in column 'flips' (row 2: 'NA'); every experiment needs"),
+        ("heads,flips\n5,10\n9,inf\n", "--data: column 'flips' in"),
+        ("heads,flips\n5,10\n9,inf\n", "holds an infinite value (row 2: 'inf')"),
+        ("heads,flips,heads\n5,10,1\n9,10,2\n", "--data: "),
+        ("heads,flips,heads\n5,10,1\n9,10,2\n", "duplicate column 'heads'"),
+        ("heads, flips,flips \n5,10,1\n", "duplicate column 'flips'"),
     ],
 )
 def test_bad_files_get_one_line(capsys, tmp_path, content, message):
     path = tmp_path / "data.csv"
     path.write_text(content)
     assert message in run_error(capsys, "fit", "two-coins", "--data", str(path))
+
+
+def test_a_byte_order_mark_before_the_header_is_ignored(capsys, tmp_path):
+    path = tmp_path / "coins.csv"
+    path.write_text("heads,flips\n5,10\n9,10\n8,10\n4,10\n7,10\n", encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfheads")
+    status, out, _ = run(capsys, "fit", "two-coins", "--data", str(path), "--json")
+    assert status == 0
+    assert json.loads(out)["params"]["theta"] == pytest.approx([0.519583, 0.796789], abs=1e-5)
 
 
 def test_missing_file_and_directory(capsys, tmp_path):
@@ -108,6 +124,14 @@ def test_malformed_arguments_exit_2_with_usage(capsys, argv):
     assert "error:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(("command", "value"), [("fit", "-1"), ("fit", "x"), ("grow", "-1")])
+def test_a_negative_seed_is_refused_by_name(capsys, command, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "two-coins", "--seed", value])
+    assert exit_info.value.code == 2
+    assert f"argument --seed: expected a whole number >= 0, got '{value}'" in capsys.readouterr().err
+
+
 def test_output_folder_is_checked_before_any_sampling(capsys, tmp_path):
     message = run_error(capsys, "compare", "two-coins", "--output", str(tmp_path / "missing" / "out.nc"))
     assert "--output: folder" in message and "does not exist" in message
@@ -122,6 +146,18 @@ def test_compare_two_coins_writes_table_and_file(capsys, tmp_path):
     assert status == 0
     assert "em_mle" in out and "0.519583" in out and "0.796789" in out
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["seed.nc"]
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_saved_netcdf_is_readable_by_all(tmp_path):
+    import xarray as xr
+
+    from inference.io import write_netcdf
+
+    path = tmp_path / "tree.nc"
+    write_netcdf(xr.DataTree(xr.Dataset({"theta": ("coin", [0.3, 0.7])})), path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["tree.nc"]
 
 
 def test_console_script_is_installed():
@@ -164,8 +200,14 @@ def test_fit_gmm_reads_chosen_columns(capsys, tmp_path):
     ("content", "argv", "message"),
     [
         ("a,b\n1,x\n2,3\n", [], "column 'b'"),
-        ("a,b\n1,2\n3,\n5,6\n", [], "x: contains NaN"),
-        ("a,b\n1,inf\n3,4\n5,6\n", [], "x: contains inf"),
+        ("a,b\n1,2\n3,\n5,6\n", [], "--data: 1 missing cell(s)"),
+        ("a,b\n1,2\n3,\n5,6\n", [], "the first in column 'b' (row 2: ''); pass --missing em"),
+        ("a,b\n1,inf\n3,4\n5,6\n", [], "--data: column 'b' in"),
+        ("a,b\n1,inf\n3,4\n5,6\n", [], "holds an infinite value (row 1: 'inf')"),
+        ("a,b\n1,\n3,\n5,\n", ["--missing", "em"], "--data: column 'b' in"),
+        ("a,b\n1,\n3,\n5,\n", ["--missing", "em"], "has no values, every cell is missing"),
+        ("a,b,a\n1,2,3\n2,3,1\n5,1,2\n", [], "--data: "),
+        ("a,b,a\n1,2,3\n2,3,1\n5,1,2\n", [], "duplicate column 'a'"),
         ("a,b\n1,2\n3,4\n", ["--components", "3"], "n_components: 3 components need at least as many rows, got 2"),
         ("a,b\n1,2\n1,4\n1,5\n", ["--components", "1"], "--data: column 'a' is constant"),
         ("a,b\n1,2\n3,4\n", ["--columns", "a,c"], "--columns: ['c'] not in"),
@@ -204,9 +246,50 @@ def test_fit_gmm_reads_empty_and_na_cells_as_missing(capsys, tmp_path):
     rows = [[f"{v:.1f}" for v in row] for row in rng.normal(50, 10, size=(20, 2))]
     rows[3][1], rows[7][0], rows[11][1] = "", "NA", "nan"
     path.write_text("a,b\n" + "\n".join(",".join(row) for row in rows) + "\n")
-    assert "x: contains NaN" in run_error(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
+    message = run_error(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
+    assert "--data: 3 missing cell(s)" in message and "the first in column 'b' (row 4: '')" in message
     status, _, _ = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1", "--missing", "em")
     assert status == 0
+
+
+def test_duplicate_columns_stop_compare_before_any_sampling(capsys, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,a\n1,2,3\n2,3,1\n5,1,2\n")
+    message = run_error(capsys, "compare", "gmm", "--data", str(path))
+    assert message.startswith("em-bayes: error: --data: ") and "duplicate column 'a'" in message
+
+
+def test_map_with_missing_cells_reports_the_observed_log_likelihood(capsys):
+    from scipy import stats
+
+    from models.marks import class_marks
+
+    status, out, _ = run(capsys, "fit", "gmm", "--missing", "em", "--prior", "default", "--json")
+    assert status == 0
+    fit = json.loads(out)
+    row = fit["fits"][0]
+    # One component: each row's observed cells are normal with the sub-vector and sub-matrix of the MAP.
+    mean, covariance = np.array(fit["best"]["params"]["means"][0]), np.array(fit["best"]["params"]["covariances"][0])
+    expected = 0.0
+    for values in class_marks().x:
+        seen = ~np.isnan(values)
+        expected += stats.multivariate_normal(mean[seen], covariance[np.ix_(seen, seen)]).logpdf(values[seen])
+    assert row["log_likelihood"] == pytest.approx(expected, rel=1e-10)
+    assert row["log_likelihood"] > row["log_posterior"]
+    assert row["bic"] == pytest.approx(-2 * expected + 9 * np.log(30), rel=1e-10)
+
+
+def test_json_holds_null_and_no_best_mark_without_a_finite_bic(capsys, monkeypatch):
+    import inference.cli
+
+    monkeypatch.setattr(inference.cli, "_log_likelihood", lambda fit, x: np.nan)
+    status, out, _ = run(capsys, "fit", "gmm", "--components", "1-2", "--prior", "default", "--json")
+    assert status == 0
+    rows = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))["fits"]
+    assert [(row["log_likelihood"], row["bic"]) for row in rows] == [(None, None), (None, None)]
+    status, out, _ = run(capsys, "fit", "gmm", "--components", "1-2", "--prior", "default")
+    assert status == 0 and "components" in out
+    assert "<- lowest BIC" not in out
 
 
 def test_fit_reports_distinct_optima(capsys):
