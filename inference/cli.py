@@ -19,7 +19,7 @@ from models.marks import class_marks
 
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from .em.gaussian import COVARIANCE_TYPES
-from .em.missing import e_step as observed_e_step, missingness_patterns
+from .em.missing import log_likelihoods, missingness_patterns
 from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 from .modes import chain_optima, distinct_optima
 from .samplers import DEFAULT_NUTS_SAMPLER, NUTS_SAMPLERS
@@ -399,10 +399,8 @@ def _log_likelihood(fit, x: np.ndarray) -> float:
     if not np.isnan(x).any():
         return float(fit.score_samples(x).sum())
     x = x.reshape(x.shape[0], -1)
-    _, log_likelihood = observed_e_step(
-        dict(fit.params), x=x, patterns=missingness_patterns(x), covariance_type=fit.covariance_type, prior=None
-    )
-    return log_likelihood
+    rows = log_likelihoods(dict(fit.params), x=x, patterns=missingness_patterns(x), covariance_type=fit.covariance_type)
+    return float(rows.sum())
 
 
 def _fit_gmm(args) -> None:

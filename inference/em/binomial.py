@@ -111,9 +111,7 @@ def _starts(
     if init is not None:
         if not hasattr(init, "keys"):
             init = {"theta": init}
-        init = check_init_mapping(init, ("theta", "weights"))
-        if "theta" not in init:
-            raise ValueError("init: missing 'theta'; give 'theta' (and optionally 'weights')")
+        init = check_init_mapping(init, ("theta",), ("weights",))
         theta = check_unit_interval(init["theta"], "init['theta']", (n_components,))
         weights = init.get("weights")
         weights = equal if weights is None else check_simplex(weights, "init['weights']", (n_components,))

@@ -174,9 +174,15 @@ def check_simplex(values, name: str, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def check_init_mapping(init, allowed: tuple[str, ...]) -> Mapping:
-    """``init`` as a mapping whose keys are among ``allowed``."""
-    unknown = set(init) - set(allowed)
+def check_init_mapping(init, required: tuple[str, ...], optional: tuple[str, ...]) -> Mapping:
+    """``init`` as a mapping that has every key of ``required`` and no key outside ``required`` and ``optional``."""
+    expected = f"{' and '.join(map(repr, required))} (and optionally {', '.join(map(repr, optional))})"
+    if not isinstance(init, Mapping):
+        raise ValueError(f"init: expected a mapping of {expected}, got {init!r}")
+    unknown = set(init) - set(required) - set(optional)
     if unknown:
-        raise ValueError(f"init: unknown parameter(s) {sorted(unknown)}; expected some of {list(allowed)}")
+        raise ValueError(f"init: unknown parameter(s) {sorted(unknown)}; expected some of {[*required, *optional]}")
+    missing = [name for name in required if name not in init]
+    if missing:
+        raise ValueError(f"init: missing {missing[0]!r}; give {expected}")
     return init

@@ -951,14 +951,7 @@ def _check_init(
     checked against it (see :data:`_INIT_REACH`); ``n_components`` None takes
     as many components as ``init`` has means.
     """
-    if not isinstance(init, Mapping):
-        raise ValueError(
-            f"init: expected a mapping of 'means' and 'covariances' (and optionally 'weights'), got {init!r}"
-        )
-    init = check_init_mapping(init, ("weights", "means", "covariances"))
-    for name in ("means", "covariances"):
-        if name not in init:
-            raise ValueError(f"init: missing {name!r}; give 'means' and 'covariances' (and optionally 'weights')")
+    init = check_init_mapping(init, ("means", "covariances"), ("weights",))
     n_features = x.shape[1]
     means = _as_float_array(init["means"], "init['means']")
     if n_components is None and means.ndim == 2 and means.shape[0] > 0:
@@ -972,9 +965,10 @@ def _check_init(
         if weights is None
         else check_simplex(weights, "init['weights']", (n_components,))
     )
-    spread = np.ptp(x, axis=0).max() if x.shape[0] else 0.0
+    lowest, highest = (x.min(axis=0), x.max(axis=0)) if x.shape[0] else (0.0, 0.0)
+    spread = np.max(highest - lowest)
     if spread > 0:
-        outside = np.maximum(x.min(axis=0) - means, means - x.max(axis=0)).max(axis=1)
+        outside = np.maximum(lowest - means, means - highest).max(axis=1)
         far = np.flatnonzero(outside > _INIT_REACH * spread)
         if far.size:
             raise ValueError(

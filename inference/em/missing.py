@@ -44,6 +44,7 @@ __all__ = [
     "conditional_moments",
     "e_step",
     "impute",
+    "log_likelihoods",
     "log_responsibilities",
     "mean_imputed",
     "missingness_patterns",
@@ -152,6 +153,17 @@ def _observed_log_norm(
             covariance_type,
         )
     return joint, special.logsumexp(joint, axis=1)
+
+
+def log_likelihoods(
+    params: dict[str, np.ndarray], *, x: np.ndarray, patterns: tuple[Pattern, ...], covariance_type: str
+) -> np.ndarray:
+    """Each row's log-likelihood (n_samples,) given its observed cells.
+
+    ``x`` (n_samples, n_features) has NaN at the missing cells and
+    ``patterns`` is :func:`missingness_patterns` of ``x``.
+    """
+    return _observed_log_norm(params, x, patterns, covariance_type)[1]
 
 
 def log_responsibilities(
