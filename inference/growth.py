@@ -27,7 +27,7 @@ from .em import (
     standard_errors_binomial,
     standard_errors_gaussian,
 )
-from .em.checks import check_positive_int
+from .em.checks import check_positive_int, check_random_state
 
 __all__ = ["DEFAULT_TRUTH", "PROBLEMS", "convergence_with_data"]
 
@@ -124,7 +124,7 @@ def convergence_with_data(
     if not n_values:
         raise ValueError("n_values: expected at least one data size")
     truth = {name: np.asarray(value, dtype=float) for name, value in (truth or DEFAULT_TRUTH[problem]).items()}
-    rng = np.random.default_rng(random_seed)
+    rng = check_random_state(random_seed, "random_seed")
     frames = {}
     for n in n_values:
         fit, se, model = _fit_and_model(problem, n, truth, prior, rng, n_init)

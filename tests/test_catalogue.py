@@ -113,6 +113,13 @@ def test_constant_column_is_fitted_with_a_warning():
     np.testing.assert_allclose(fit.params["means"][:, 2], 7.0)
 
 
+def test_constant_single_column_is_fitted_with_a_warning():
+    with pytest.warns(UserWarning, match="x: every value is 7; its variance in every component is the regularisation's"):
+        fit = fit_gaussian_mixture(np.full(30, 7.0), 1, reg_covar=1e-6)
+    assert fit.params["means"][0, 0] == 7.0
+    assert fit.params["covariances"][0, 0, 0] == pytest.approx(1e-6, rel=1e-12)
+
+
 def test_components_a_million_standard_deviations_apart():
     x = np.r_[RNG.normal(0, 1, 100), RNG.normal(1e6, 1, 100)]
     fit = fit_gaussian_mixture(x, 2, random_state=0)

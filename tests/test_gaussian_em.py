@@ -222,6 +222,11 @@ def with_value(row, column, value):
         ({"x": [["a", "b"], ["c", "d"]]}, r"^x: expected numbers"),
         ({"x": [[1.0, 2.0], [3.0]]}, r"^x: expected a rectangular array"),
         ({"x": with_value(slice(None), 1, 5.0), "reg_covar": 0.0}, r"^x: column 1 is constant .*drop the column"),
+        ({"x": np.full(20, 3.0), "reg_covar": 0.0}, r"^x: every value is 3, so no covariance .*use reg_covar > 0"),
+        (
+            {"x": with_value(slice(None), 1, 5.0), "reg_covar": 0.0, "prior": GaussianMixturePrior()},
+            r"^prior: the default scale, .* is singular .*pass scale",
+        ),
         ({"x": GOOD_X[:1], "n_components": 1}, r"^x: a covariance needs at least 2 rows, got 1"),
         # Past float64's reach for variances (1e150 and 1e-150 fit: test_catalogue): k-means
         # seeding crashed at 1e155, diagonal EM gave NaN at 1e200, and at 1e-160 without reg_covar.
@@ -240,6 +245,10 @@ def with_value(row, column, value):
         (
             {"init": {"means": [[0.0, 0.0], [1e8, 0.0]], "covariances": np.stack([np.eye(2)] * 2)}},
             r"^init\['means'\]: component 1's mean lies 1e\+08 outside the range of x.*start nearer the data",
+        ),
+        (
+            {"init": {"means": [["0", "0"], ["1", "1"]], "covariances": np.stack([np.eye(2)] * 2)}},
+            r"^init\['means'\]: expected real numbers, got .* \(dtype <U1\)",
         ),
         ({"init": {"means": np.zeros((2, 2)), "covariances": np.ones((2, 2))}}, r"^init\['covariances'\]: expected"),
         (
@@ -289,7 +298,7 @@ def test_prior_field_of_the_wrong_type_is_named(arguments, match):
         GaussianMixturePrior(**arguments)
 
 
-@pytest.mark.parametrize(("field", "value"), [("mean", ["a", "b"]), ("scale", "x")])
+@pytest.mark.parametrize(("field", "value"), [("mean", ["a", "b"]), ("mean", ["0.5", "1"]), ("scale", "x")])
 def test_prior_array_field_that_is_not_numbers_is_named(field, value):
     with pytest.raises(ValueError, match=f"^prior: {field} must be an array of numbers"):
         fit_gaussian_mixture(GOOD_X, 2, prior=GaussianMixturePrior(**{field: value}))
@@ -369,3 +378,10 @@ def test_map_has_no_ascent_direction(rng, covariance_type):
         for sign in (1, -1):
             moved = {name: params[name] + sign * step * direction[name] for name in params}
             assert log_posterior(moved) < mode
+
+
+@pytest.mark.parametrize("method", ["score_samples", "predict_proba", "predict"])
+def test_new_rows_with_nan_are_refused_without_advising_a_fit_option(method):
+    fit = fit_gaussian_mixture(GOOD_X, 2, random_state=0)
+    with pytest.raises(ValueError, match=r"^x: contains NaN at row 2, column 1 .*take complete rows only$"):
+        getattr(fit, method)(with_value(2, 1, np.nan))

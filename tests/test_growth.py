@@ -27,3 +27,9 @@ def test_two_coins_growth_table():
 def test_unknown_problem_is_refused():
     with pytest.raises(ValueError, match="problem: expected one of"):
         convergence_with_data([10], problem="three-coins")
+
+
+@pytest.mark.parametrize("seed", [-1, "x"])
+def test_bad_random_seed_is_named(seed):
+    with pytest.raises(ValueError, match=r"^random_seed: expected None, a whole number >= 0"):
+        convergence_with_data([40], random_seed=seed)

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "as_real_array",
     "check_bool",
     "check_counts",
     "check_init_mapping",
@@ -33,16 +34,27 @@ _MAX_COUNT = 2**53
 
 def _check_finite(array: np.ndarray, name: str) -> None:
     if np.isnan(array).any():
-        raise ValueError(f"{name}: contains NaN at position {np.flatnonzero(np.isnan(array))[0]}")
+        raise ValueError(f"{name}: contains NaN at flat index {np.flatnonzero(np.isnan(array))[0]}")
     if np.isinf(array).any():
-        raise ValueError(f"{name}: contains inf at position {np.flatnonzero(np.isinf(array))[0]}")
+        raise ValueError(f"{name}: contains inf at flat index {np.flatnonzero(np.isinf(array))[0]}")
+
+
+def as_real_array(values, name: str) -> np.ndarray:
+    """``values`` as a float array; strings (even "1.5"), complex numbers and other objects are refused."""
+    try:
+        array = np.asarray(values)
+        if array.dtype == object and all(isinstance(value, numbers.Real) for value in array.flat):
+            array = array.astype(float)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got {values!r} (dtype {array.dtype})")
+    return array.astype(float)
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+    """``values`` as a float array of finite numbers; see :func:`as_real_array`."""
+    array = as_real_array(values, name)
     _check_finite(array, name)
     return array
 
@@ -73,15 +85,15 @@ def _as_counts(values, name: str) -> np.ndarray:
         _check_finite(array, name)
     if (array < 0).any():
         position = np.flatnonzero(array < 0)[0]
-        raise ValueError(f"{name}: counts must be non-negative, got {array.flat[position]:g} at position {position}")
+        raise ValueError(f"{name}: counts must be non-negative, got {array.flat[position]:g} at index {position}")
     if array.dtype.kind == "f" and (array != np.round(array)).any():
         position = np.flatnonzero(array != np.round(array))[0]
-        raise ValueError(f"{name}: counts must be whole numbers, got {array.flat[position]:g} at position {position}")
+        raise ValueError(f"{name}: counts must be whole numbers, got {array.flat[position]:g} at index {position}")
     if (array > _MAX_COUNT).any():
         position = np.flatnonzero(array > _MAX_COUNT)[0]
         raise ValueError(
             f"{name}: counts must be at most 2**53 = {_MAX_COUNT}, beyond which float64 cannot hold every whole "
-            f"number; got {array.flat[position].item()} at position {position}"
+            f"number; got {array.flat[position].item()} at index {position}"
         )
     return array.astype(np.int64)
 
@@ -102,11 +114,11 @@ def check_counts(heads, flips) -> tuple[np.ndarray, np.ndarray]:
     if flips.shape != heads.shape:
         raise ValueError(f"flips: length {flips.size} does not match heads' length {heads.size}")
     if (flips == 0).any():
-        raise ValueError(f"flips: every experiment needs at least one flip, got 0 at position {np.flatnonzero(flips == 0)[0]}")
+        raise ValueError(f"flips: every experiment needs at least one flip, got 0 at index {np.flatnonzero(flips == 0)[0]}")
     if (heads > flips).any():
         position = np.flatnonzero(heads > flips)[0]
         raise ValueError(
-            f"heads: {heads[position]} heads exceed {flips[position]} flips at position {position}"
+            f"heads: {heads[position]} heads exceed {flips[position]} flips at index {position}"
         )
     return heads, flips
 
@@ -118,14 +130,15 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
-def check_random_state(random_state) -> np.random.Generator:
-    """A Generator from ``random_state``: None, a whole number >= 0 (or a sequence of them) or a numpy Generator."""
+def check_random_state(random_state, name: str = "random_state") -> np.random.Generator:
+    """A Generator from ``random_state``: None, a whole number >= 0 (or a sequence of them) or a numpy Generator.
+
+    ``name`` is the argument's name in the error.
+    """
     try:
         return np.random.default_rng(random_state)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"random_state: expected None, a whole number >= 0 or a numpy Generator, got {random_state!r}"
-        ) from None
+        raise ValueError(f"{name}: expected None, a whole number >= 0 or a numpy Generator, got {random_state!r}") from None
 
 
 def check_positive_int(value, name: str) -> int:

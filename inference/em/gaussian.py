@@ -774,7 +774,7 @@ class GaussianMixtureResult(EMResult):
 
     def _checked(self, x) -> np.ndarray:
         """New data ``x`` as (n_samples, n_features), with this fit's number of features."""
-        x = _check_x(x)
+        x = _check_x(x, nan_remedy="scoring and prediction take complete rows only")
         n_features = self.params["means"].shape[1]
         if x.shape[1] != n_features:
             raise ValueError(f"x: expected {n_features} columns, got {x.shape[1]}")
@@ -820,13 +820,18 @@ def _listed(indices: np.ndarray, limit: int = 5) -> str:
     return f"[{shown}, ...]" if indices.size > limit else f"[{shown}]"
 
 
-def _check_x(x, missing: str = "error") -> np.ndarray:
+# What the NaN error of :func:`_check_x` advises when fitting.
+_FIT_NAN_REMEDY = 'pass missing="em" to fit them as missing values by EM'
+
+
+def _check_x(x, missing: str = "error", nan_remedy: str = _FIT_NAN_REMEDY) -> np.ndarray:
     """A copy of ``x`` as a float array of shape (n_samples, n_features); 1-D means one feature.
 
     Every value must be finite, except that NaN marks a missing value when
-    ``missing`` is "em". The copy is column-major (Fortran order): the
-    E-step reads each feature's values of a block of rows contiguously, which
-    made an E-step at d = 2 about a quarter faster than on row-major rows.
+    ``missing`` is "em"; the error for a NaN ends with ``nan_remedy``. The
+    copy is column-major (Fortran order): the E-step reads each feature's
+    values of a block of rows contiguously, which made an E-step at d = 2
+    about a quarter faster than on row-major rows.
     """
     try:
         array = np.asarray(x)
@@ -845,7 +850,7 @@ def _check_x(x, missing: str = "error") -> np.ndarray:
         raise ValueError(
             f"x: contains NaN at row {row}, column {column} ({nan.sum()} NaN cells, in rows "
             f"{_listed(np.flatnonzero(nan.any(axis=1)))} and columns {_listed(np.flatnonzero(nan.any(axis=0)))}); "
-            'pass missing="em" to fit them as missing values by EM'
+            f"{nan_remedy}"
         )
     if np.isinf(array).any():
         row, column = np.argwhere(np.isinf(array))[0]
@@ -873,10 +878,10 @@ def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
 
     One row gives no covariance at all, and a column whose spread is outside
     :func:`_spread_limits` gives variances that float64 cannot hold. A
-    constant column (with more than one feature) has zero variance in every
-    component, so only ``reg_covar`` or the prior (``regularised``) keeps the
-    covariances positive definite. A ``reg_covar`` above a thousandth of a
-    column's variance outweighs the data in that column.
+    constant column has zero variance in every component, so only
+    ``reg_covar`` or the prior (``regularised``) keeps the covariances
+    positive definite. A ``reg_covar`` above a thousandth of a column's
+    variance outweighs the data in that column.
     """
     if x.shape[0] < 2:
         raise ValueError(f"x: a covariance needs at least 2 rows, got {x.shape[0]}")
@@ -891,16 +896,19 @@ def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
             f"{x.shape[0]} rows: EM's variances, squares of such spreads, and their sums over the rows would "
             "overflow or lose their precision; rescale x (divide each column by its standard deviation, say)"
         )
-    if x.shape[1] > 1 and (spread == 0).any():
+    if (spread == 0).any():
         column = int(np.flatnonzero(spread == 0)[0])
+        several = x.shape[1] > 1
+        what = f"column {column} is constant ({x[0, column]:g})" if several else f"every value is {x[0, column]:g}"
         if not regularised:
             raise ValueError(
-                f"x: column {column} is constant ({x[0, column]:g}), so no covariance is positive definite "
-                "with reg_covar=0 and no prior; drop the column, or use reg_covar > 0 or a prior"
+                f"x: {what}, so no covariance is positive definite with reg_covar=0 and no prior; "
+                f"{'drop the column, or ' if several else ''}use reg_covar > 0 or a prior with a scale you give "
+                "(the default scale, from x's covariance, is singular too)"
             )
         warnings.warn(
-            f"x: column {column} is constant ({x[0, column]:g}); its variance in every component is the "
-            "regularisation's alone and it says nothing about the components: drop it if that is not intended",
+            f"x: {what}; its variance in every component is the regularisation's alone"
+            + (" and it says nothing about the components: drop it if that is not intended" if several else ""),
             UserWarning,
             stacklevel=3,
         )

@@ -509,7 +509,7 @@ def observed_information_gaussian(
     """
     result = _check_gaussian_result(result)
     prior = _check_prior(prior, GaussianMixturePrior, result)
-    x = _check_x(x)
+    x = _check_x(x, nan_remedy="the observed information is for complete data only")
     weights, means, covariances = result.params["weights"], result.params["means"], result.params["covariances"]
     n_components, n_features = means.shape
     if x.shape != (result.responsibilities.shape[0], n_features):

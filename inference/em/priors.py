@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from scipy import stats
 
-from .checks import _REMEDY
+from .checks import _REMEDY, as_real_array
 
 __all__ = ["BetaDirichletPrior", "GaussianMixturePrior", "ResolvedGaussianPrior"]
 
@@ -25,10 +25,10 @@ def _check_positive(value, name: str) -> None:
 
 
 def _as_float_field(value, name: str) -> np.ndarray:
-    """The prior's array field ``name`` as floats."""
+    """The prior's array field ``name`` as floats; strings, even of numbers, are refused."""
     try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        return as_real_array(value, name)
+    except ValueError:
         raise ValueError(f"prior: {name} must be an array of numbers, got {value!r}") from None
 
 
@@ -119,6 +119,12 @@ class GaussianMixturePrior:
                 f"prior: scale must be finite with shape ({n_features}, {n_features}), got {scale.tolist()}"
             )
         if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale)[0] <= 0:
+            if self.scale is None:
+                raise ValueError(
+                    "prior: the default scale, x's covariance divided by n_components ** (2 / d), is singular "
+                    f"(a constant column, or columns that are linear combinations of others), got {scale.tolist()}; "
+                    "pass scale"
+                )
             raise ValueError(f"prior: scale must be symmetric positive definite, got {scale.tolist()}")
         return ResolvedGaussianPrior(
             alpha=float(self.alpha), shrinkage=float(self.shrinkage), mean=mean, dof=dof, scale=scale
