@@ -30,6 +30,7 @@ from .em.gaussian import (
     _check_reg_covar,
     _moment_plan,
     _moment_shifts,
+    _scale_error,
     e_step,
     log_responsibilities,
     m_step,
@@ -71,6 +72,11 @@ def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str)
         dtype=float,
     )
     log_likelihood, counts, first, second = np.split(rows.sum(axis=0).compute(), np.cumsum(sizes)[:-1])
+    if not np.isfinite(log_likelihood[0]):
+        # Bad data or bad parameters (an extrapolated point, say): only a pass over x tells which.
+        error = _data_error(_chunk_summaries(x))
+        if error is not None:
+            raise error
     shift, _, own = _moment_plan(params, covariance_type)
     second_shape = (n_components, n_features, n_features)[: 3 if covariance_type in ("full", "tied") else 2]
     statistics = SufficientStatistics(
@@ -80,6 +86,66 @@ def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str)
         second=second.reshape(second_shape),
     )
     return statistics, float(log_likelihood[0])
+
+
+###############################################################################
+# Diagnosing the data, only when the log-likelihood is not finite
+
+
+def _chunk_summary(x: np.ndarray) -> np.ndarray:
+    """What :func:`_data_error` needs of one chunk ``x`` (n_rows, n_features): a row of shape (1, 1 + 4 n_features).
+
+    The row concatenates n_rows; per column, the chunk's first row holding
+    NaN and the first holding inf (inf where there is none); and each
+    column's smallest and largest value.
+    """
+    nan, infinite = np.isnan(x), np.isinf(x)
+    parts = [
+        [x.shape[0]],
+        np.where(nan.any(axis=0), nan.argmax(axis=0), np.inf),
+        np.where(infinite.any(axis=0), infinite.argmax(axis=0), np.inf),
+        x.min(axis=0, initial=np.inf),
+        x.max(axis=0, initial=-np.inf),
+    ]
+    return np.concatenate(parts)[None, :]
+
+
+def _chunk_summaries(x: da.Array) -> np.ndarray:
+    """:func:`_chunk_summary` of each chunk of rows of ``x`` (n_samples, n_features), in one pass.
+
+    Shape (n_chunks, 1 + 4 n_features).
+    """
+    return x.map_blocks(_chunk_summary, chunks=((1,) * x.numblocks[0], (1 + 4 * x.shape[1],)), dtype=float).compute()
+
+
+def _data_error(summaries: np.ndarray) -> ValueError | None:
+    """The ValueError for x's first NaN or inf cell, or else for a column spanning too much or too little; or None.
+
+    ``summaries`` (n_chunks, 1 + 4 n_features) are :func:`_chunk_summary`'s
+    rows, in the order of the chunks. The first bad cell is the first in
+    row-major order, its row counted over the whole array.
+    """
+    n_features = (summaries.shape[1] - 1) // 4
+    parts = np.split(summaries, [1 + n_features * k for k in range(4)], axis=1)
+    n_rows, first_nan, first_inf, smallest, largest = parts
+    offsets = np.cumsum(n_rows[:, 0]) - n_rows[:, 0]
+    first_nan = (offsets[:, None] + first_nan).min(axis=0)
+    first_inf = (offsets[:, None] + first_inf).min(axis=0)
+    first_bad = np.minimum(first_nan, first_inf)
+    if np.isfinite(first_bad).any():
+        column = int(np.argmin(first_bad))
+        kind = "NaN" if first_nan[column] == first_bad[column] else "inf"
+        return ValueError(
+            f"x: contains {kind} at row {int(first_bad[column])}, column {column}; the Dask fit takes finite "
+            'numbers only (for missing values, use the in-memory fit_gaussian_mixture(..., missing="em"))'
+        )
+    with np.errstate(over="ignore"):
+        spread = largest.max(axis=0) - smallest.min(axis=0)
+    return _scale_error(spread, int(n_rows.sum()))
+
+
+###############################################################################
+# Responsibilities and the fit
 
 
 def log_responsibilities_dask(x: da.Array, params: Mapping[str, np.ndarray], *, covariance_type: str) -> da.Array:
@@ -118,7 +184,11 @@ def fit_gaussian_mixture_dask(
     ----------
     x : dask.array.Array of shape (n_samples, n_features)
         Finite numbers; rechunked to whole rows if a chunk splits the columns.
-        Not checked for NaN (that would cost a pass over the data).
+        Not checked up front (that would cost a pass over the data): only
+        when an E-step's log-likelihood is not finite, one more pass looks
+        for NaN or inf cells, and for a column whose spread (max - min) is
+        outside the range the in-memory fit accepts; either raises a
+        ``ValueError`` naming the first such cell or column.
     init : mapping
         The start ``{"weights", "means", "covariances"}``, shaped as in
         :func:`inference.em.fit_gaussian_mixture` (for instance its fit to a

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from inference.dask_em import chunk_statistics, fit_gaussian_mixture_dask, log_responsibilities_dask
+from inference.dask_em import _e_step, chunk_statistics, fit_gaussian_mixture_dask, log_responsibilities_dask
 from inference.em import ConvergenceWarning, fit_gaussian_mixture
 from inference.em.gaussian import e_step
 
@@ -98,3 +98,45 @@ def test_bad_input_names_the_argument(rng):
         fit_gaussian_mixture_dask(da.from_array(x), {"covariances": start["covariances"]})
     with pytest.raises(ValueError, match=r"^init\['means'\]: expected shape \('n_components', 2\), got \(2,\)"):
         fit_gaussian_mixture_dask(da.from_array(x), {**start, "means": start["means"][0]})
+
+
+def identity_start(x, n_components=2):
+    """Means at the first rows of ``x`` (n_samples, n_features), unit covariances: a start that needs no clean fit."""
+    return {"means": x[:n_components], "covariances": np.repeat(np.eye(x.shape[1])[None], n_components, axis=0)}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_is_named_by_its_row_and_column(rng):
+    x = blobs(rng, 1000)
+    x[705, 1] = np.nan
+    x[900, 0] = np.nan
+    # Chunks of 300 rows: row 705 is row 105 of the third chunk.
+    with pytest.raises(ValueError, match=r"^x: contains NaN at row 705, column 1; .*missing=\"em\""):
+        fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, 2)), identity_start(x), max_iter=5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_inf_is_named_by_its_row_and_column(rng):
+    x = blobs(rng, 1000)
+    x[412, 0] = -np.inf
+    x[650, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^x: contains inf at row 412, column 0; "):
+        fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, 2)), identity_start(x), max_iter=5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_column_beyond_float_range_asks_to_rescale(rng):
+    x = blobs(rng, 1000)
+    x[:, 1] *= 1e200
+    with pytest.raises(ValueError, match=r"^x: column 1 spans .* for 1000 rows: .*rescale x"):
+        fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, 2)), identity_start(x), max_iter=5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_objective_from_parameters_is_returned_not_raised(rng):
+    # SQUAREM's extrapolated point may have a negative weight; with clean data the E-step returns its
+    # non-finite objective for the loop to reject, rather than blaming x.
+    x = blobs(rng, 1000)
+    params = {**start_for(x, 3, "full"), "weights": np.array([1.5, -0.25, -0.25])}
+    _, objective = _e_step(params, x=da.from_array(x, chunks=(300, 2)), covariance_type="full")
+    assert not np.isfinite(objective)

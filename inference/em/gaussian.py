@@ -873,6 +873,23 @@ def _spread_limits(n_samples: int, n_features: int) -> tuple[float, float]:
     return float(np.sqrt(info.tiny) * 1e4), float(np.sqrt(info.max / (n_samples * n_features)) / 10)
 
 
+def _scale_error(spread: np.ndarray, n_samples: int) -> ValueError | None:
+    """The ValueError for the first column whose ``spread`` (n_features,) is outside :func:`_spread_limits`, or None.
+
+    ``n_samples`` is the number of rows the spreads are over.
+    """
+    lowest, highest = _spread_limits(n_samples, spread.shape[0])
+    outside = (spread > 0) & ((spread < lowest) | (spread > highest))
+    if not outside.any():
+        return None
+    column = int(np.flatnonzero(outside)[0])
+    return ValueError(
+        f"x: column {column} spans {spread[column]:.3g}, outside [{lowest:.3g}, {highest:.3g}] for "
+        f"{n_samples} rows: EM's variances, squares of such spreads, and their sums over the rows would "
+        "overflow or lose their precision; rescale x (divide each column by its standard deviation, say)"
+    )
+
+
 def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
     """Check ``x`` (n_samples, n_features) can give covariances; warn where they rest on regularisation alone.
 
@@ -887,15 +904,9 @@ def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
         raise ValueError(f"x: a covariance needs at least 2 rows, got {x.shape[0]}")
     with np.errstate(over="ignore"):
         spread = np.ptp(x, axis=0)
-    lowest, highest = _spread_limits(*x.shape)
-    outside = (spread > 0) & ((spread < lowest) | (spread > highest))
-    if outside.any():
-        column = int(np.flatnonzero(outside)[0])
-        raise ValueError(
-            f"x: column {column} spans {spread[column]:.3g}, outside [{lowest:.3g}, {highest:.3g}] for "
-            f"{x.shape[0]} rows: EM's variances, squares of such spreads, and their sums over the rows would "
-            "overflow or lose their precision; rescale x (divide each column by its standard deviation, say)"
-        )
+    error = _scale_error(spread, x.shape[0])
+    if error is not None:
+        raise error
     if (spread == 0).any():
         column = int(np.flatnonzero(spread == 0)[0])
         several = x.shape[1] > 1
