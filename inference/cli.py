@@ -9,6 +9,7 @@ on standard error and exit status 2, never a traceback.
 import argparse
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -543,8 +544,41 @@ _COMMANDS = {
 }
 
 
+_BROKEN_PIPE_STATUS = 141
+"""128 + SIGPIPE (13): what a shell reports for a tool that a closed pipe ended, as 130 is for Ctrl-C."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    A reader that leaves early (``em-bayes fit gmm | head -1``) ends the command
+    quietly with status 141. Files are saved before anything is printed about
+    them, each atomically, so a closed pipe never leaves half a file.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Flush here, so that a closed pipe is met inside this try and not at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return _BROKEN_PIPE_STATUS
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that the interpreter's last flush has nowhere to fail.
+
+    The recipe of Python's documentation (signal module, "Note on SIGPIPE"); restoring
+    SIGPIPE's default action instead would kill the process halfway through a file.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse ``argv``, run the command it names and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -169,6 +169,25 @@ def test_console_script_is_installed():
     assert json.loads(result.stdout)["converged"]
 
 
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(unbuffered):
+    """``em-bayes fit two-coins | head -1``: no traceback, exit status 141 (128 + SIGPIPE).
+
+    Buffered, the closed pipe is met when the output is flushed; unbuffered, by the first print.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    script = Path(sys.executable).parent / "em-bayes"
+    process = subprocess.Popen(
+        [script, "fit", "two-coins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    process.stdout.close()  # the reader leaves before the command has printed anything
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert process.returncode == 141, err
+
+
 # --- Gaussian mixtures -------------------------------------------------------------
 
 
