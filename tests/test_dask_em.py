@@ -106,21 +106,19 @@ def identity_start(x, n_components=2):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_nan_is_named_by_its_row_and_column(rng):
+@pytest.mark.parametrize(
+    "cells, match",
+    [
+        # Chunks of 300 rows: row 705 is row 105 of the third chunk; the later NaN is not the one named.
+        ({(705, 1): np.nan, (900, 0): np.nan}, r"^x: contains NaN at row 705, column 1; .*missing=\"em\""),
+        ({(412, 0): -np.inf, (650, 1): np.nan}, r"^x: contains inf at row 412, column 0; "),
+    ],
+)
+def test_a_non_finite_cell_is_named_by_its_row_and_column(rng, cells, match):
     x = blobs(rng, 1000)
-    x[705, 1] = np.nan
-    x[900, 0] = np.nan
-    # Chunks of 300 rows: row 705 is row 105 of the third chunk.
-    with pytest.raises(ValueError, match=r"^x: contains NaN at row 705, column 1; .*missing=\"em\""):
-        fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, 2)), identity_start(x), max_iter=5)
-
-
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_inf_is_named_by_its_row_and_column(rng):
-    x = blobs(rng, 1000)
-    x[412, 0] = -np.inf
-    x[650, 1] = np.nan
-    with pytest.raises(ValueError, match=r"^x: contains inf at row 412, column 0; "):
+    for cell, value in cells.items():
+        x[cell] = value
+    with pytest.raises(ValueError, match=match):
         fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, 2)), identity_start(x), max_iter=5)
 
 

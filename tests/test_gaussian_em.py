@@ -248,7 +248,7 @@ def with_value(row, column, value):
         ),
         (
             {"init": {"means": [["0", "0"], ["1", "1"]], "covariances": np.stack([np.eye(2)] * 2)}},
-            r"^init\['means'\]: expected real numbers, got .* \(dtype <U1\)",
+            r"^init\['means'\]: expected real numbers, got an array of dtype <U1$",
         ),
         ({"init": {"means": np.zeros((2, 2)), "covariances": np.ones((2, 2))}}, r"^init\['covariances'\]: expected"),
         (

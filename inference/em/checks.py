@@ -39,17 +39,30 @@ def _check_finite(array: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: contains inf at flat index {np.flatnonzero(np.isinf(array))[0]}")
 
 
+def _real(array: np.ndarray, name: str) -> np.ndarray:
+    """``array`` of booleans, integers or floats, its dtype kept; an object array of real numbers becomes floats.
+
+    Strings (even "1.5"), complex numbers and other objects are a ValueError;
+    a whole number beyond float64's range raises OverflowError, for the
+    caller to word.
+    """
+    if array.dtype == object and all(isinstance(value, numbers.Real) for value in array.flat):
+        array = array.astype(float)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    return array
+
+
 def as_real_array(values, name: str) -> np.ndarray:
     """``values`` as a float array; strings (even "1.5"), complex numbers and other objects are refused."""
     try:
         array = np.asarray(values)
-        if array.dtype == object and all(isinstance(value, numbers.Real) for value in array.flat):
-            array = array.astype(float)
-    except (TypeError, ValueError, OverflowError):
+    except ValueError:
         raise ValueError(f"{name}: expected numbers, got {values!r}") from None
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected real numbers, got {values!r} (dtype {array.dtype})")
-    return array.astype(float)
+    try:
+        return _real(array, name).astype(float)
+    except OverflowError:
+        raise ValueError(f"{name}: expected numbers within float64's range, got {values!r}") from None
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
@@ -69,16 +82,12 @@ def _as_counts(values, name: str) -> np.ndarray:
         array = np.asarray(values)
     except ValueError:
         raise ValueError(f"{name}: expected a 1-D sequence of counts, got {values!r}") from None
-    if array.dtype == object and all(isinstance(value, numbers.Real) for value in array.flat):
-        # Whole numbers beyond 64 bits, or number types numpy does not know.
-        try:
-            array = array.astype(float)
-        except OverflowError:
-            raise ValueError(
-                f"{name}: counts must be at most 2**53 = {_MAX_COUNT}, got a number beyond float64's range"
-            ) from None
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    try:
+        array = _real(array, name)
+    except OverflowError:
+        raise ValueError(
+            f"{name}: counts must be at most 2**53 = {_MAX_COUNT}, got a number beyond float64's range"
+        ) from None
     if array.ndim > 1:
         raise ValueError(f"{name}: expected a 1-D sequence of counts, got shape {array.shape}")
     if array.dtype.kind == "f":
