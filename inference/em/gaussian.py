@@ -351,7 +351,7 @@ class _Moments:
             y = features[1 : n_features + 1]
             scaled = np.empty_like(y)
             for k, roots in enumerate(np.sqrt(resp)):
-                np.multiply(y, roots, out=scaled)
+                kernels.scaled_columns_into(y, roots, scaled)
                 # A symmetric rank-n_rows update (BLAS dsyrk), half the arithmetic of a general
                 # product: seen column-major, per_component[k]^T's upper triangle, its lower one.
                 blas.dsyrk(1.0, scaled.T, beta=1.0, c=self.per_component[k].T, trans=1, overwrite_c=1)

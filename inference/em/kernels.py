@@ -11,7 +11,16 @@ and cached beside this file.
 import numba
 import numpy as np
 
-__all__ = ["NO_SECOND", "PRODUCTS", "SQUARES", "features_into", "half_squared_distances_into", "normalise_ratios", "subtract_top"]
+__all__ = [
+    "NO_SECOND",
+    "PRODUCTS",
+    "SQUARES",
+    "features_into",
+    "half_squared_distances_into",
+    "normalise_ratios",
+    "scaled_columns_into",
+    "subtract_top",
+]
 
 # What :func:`features_into` writes after (1, y).
 NO_SECOND = 0
@@ -161,4 +170,17 @@ def half_squared_distances_into(whitened, centres, constant, out):
                 out[k, i] += distance * distance
         for i in range(n_rows):
             out[k, i] = constant[k] - 0.5 * out[k, i]
+    return out
+
+
+@_compile
+def scaled_columns_into(block, scales, out):
+    """``out[j, i] = block[j, i] * scales[i]``: ``block`` and ``out`` (m, n_rows), ``scales`` (n_rows,).
+
+    NumPy's broadcast product took 1.8 times as long on blocks of 50 x 1285.
+    Returns ``out``.
+    """
+    for j in range(block.shape[0]):
+        for i in range(block.shape[1]):
+            out[j, i] = block[j, i] * scales[i]
     return out
