@@ -17,8 +17,8 @@ mmap threshold and makes every large NumPy temporary a fresh mmap; see
 ``benchmarks/README.md`` for the setting to use.
 """
 
-from collections.abc import Mapping
-from functools import partial
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 
 import dask.array as da
 import numpy as np
@@ -28,6 +28,9 @@ from .em.gaussian import (
     _check_covariance_type,
     _check_init,
     _check_reg_covar,
+    _check_rows,
+    _constant_column,
+    _constant_column_error,
     _moment_plan,
     _moment_shifts,
     _scale_error,
@@ -60,9 +63,22 @@ def chunk_statistics(x: np.ndarray, params: Mapping[str, np.ndarray], *, covaria
     return np.concatenate(parts)[None, :]
 
 
-def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str) -> tuple[SufficientStatistics, float]:
-    """The statistics and log-likelihood of all chunks of ``x`` at ``params``, in one pass; see :func:`chunk_statistics`."""
+def _e_step(
+    params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str, diagnosis: Callable[[], ValueError | None]
+) -> tuple[SufficientStatistics, float]:
+    """The statistics and log-likelihood of all chunks of ``x`` at ``params``, in one pass; see :func:`chunk_statistics`.
+
+    A covariance that is not positive definite, or a log-likelihood that is
+    not finite, raises ``diagnosis()``, the error in the data, if there is one.
+    """
     n_components, n_features = params["means"].shape
+    try:
+        shift, _, own = _moment_plan(params, covariance_type)
+    except ValueError as error:
+        cause = diagnosis()
+        if cause is None:
+            raise
+        raise cause from error
     sizes = _statistic_sizes(n_components, n_features, covariance_type)
     rows = x.map_blocks(
         chunk_statistics,
@@ -74,10 +90,9 @@ def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str)
     log_likelihood, counts, first, second = np.split(rows.sum(axis=0).compute(), np.cumsum(sizes)[:-1])
     if not np.isfinite(log_likelihood[0]):
         # Bad data or bad parameters (an extrapolated point, say): only a pass over x tells which.
-        error = _data_error(_chunk_summaries(x))
+        error = diagnosis()
         if error is not None:
             raise error
-    shift, _, own = _moment_plan(params, covariance_type)
     second_shape = (n_components, n_features, n_features)[: 3 if covariance_type in ("full", "tied") else 2]
     statistics = SufficientStatistics(
         shift=_moment_shifts(shift, own, n_components),
@@ -89,7 +104,8 @@ def _e_step(params: dict[str, np.ndarray], *, x: da.Array, covariance_type: str)
 
 
 ###############################################################################
-# Diagnosing the data, only when the log-likelihood is not finite
+# Diagnosing the data, only when the log-likelihood is not finite or a covariance
+# is not positive definite
 
 
 def _chunk_summary(x: np.ndarray) -> np.ndarray:
@@ -118,12 +134,13 @@ def _chunk_summaries(x: da.Array) -> np.ndarray:
     return x.map_blocks(_chunk_summary, chunks=((1,) * x.numblocks[0], (1 + 4 * x.shape[1],)), dtype=float).compute()
 
 
-def _data_error(summaries: np.ndarray) -> ValueError | None:
+def _data_error(summaries: np.ndarray, reg_covar: float) -> ValueError | None:
     """The ValueError for x's first NaN or inf cell, or else for a column spanning too much or too little; or None.
 
     ``summaries`` (n_chunks, 1 + 4 n_features) are :func:`_chunk_summary`'s
     rows, in the order of the chunks. The first bad cell is the first in
-    row-major order, its row counted over the whole array.
+    row-major order, its row counted over the whole array. A constant column
+    is an error when ``reg_covar`` is 0, as in the in-memory fit.
     """
     n_features = (summaries.shape[1] - 1) // 4
     parts = np.split(summaries, [1 + n_features * k for k in range(4)], axis=1)
@@ -139,9 +156,14 @@ def _data_error(summaries: np.ndarray) -> ValueError | None:
             f"x: contains {kind} at row {int(first_bad[column])}, column {column}; the Dask fit takes finite "
             'numbers only (for missing values, use the in-memory fit_gaussian_mixture(..., missing="em"))'
         )
+    lowest = smallest.min(axis=0)
     with np.errstate(over="ignore"):
-        spread = largest.max(axis=0) - smallest.min(axis=0)
-    return _scale_error(spread, int(n_rows.sum()))
+        spread = largest.max(axis=0) - lowest
+    error = _scale_error(spread, int(n_rows.sum()))
+    constant = _constant_column(spread, lowest)
+    if error is None and constant is not None and reg_covar == 0:
+        return _constant_column_error(constant, n_features, prior_allowed=False)
+    return error
 
 
 ###############################################################################
@@ -184,11 +206,15 @@ def fit_gaussian_mixture_dask(
     ----------
     x : dask.array.Array of shape (n_samples, n_features)
         Finite numbers; rechunked to whole rows if a chunk splits the columns.
-        Not checked up front (that would cost a pass over the data): only
-        when an E-step's log-likelihood is not finite, one more pass looks
-        for NaN or inf cells, and for a column whose spread (max - min) is
-        outside the range the in-memory fit accepts; either raises a
-        ``ValueError`` naming the first such cell or column.
+        At least 2 rows, and at least as many as components. The values are
+        not checked up front (that would cost a pass over the data): only
+        when an E-step meets a covariance that is not positive definite or
+        a log-likelihood that is not finite, one more pass looks for NaN or inf
+        cells, for a column whose spread (max - min) is outside the range the
+        in-memory fit accepts, and for a constant column when ``reg_covar``
+        is 0; any of them raises a ``ValueError`` naming the first such cell
+        or column. Unlike the in-memory fit, a constant column with
+        ``reg_covar > 0`` is not warned about.
     init : mapping
         The start ``{"weights", "means", "covariances"}``, shaped as in
         :func:`inference.em.fit_gaussian_mixture` (for instance its fit to a
@@ -209,10 +235,17 @@ def fit_gaussian_mixture_dask(
     tol, max_iter = check_tolerances(tol, max_iter)
     if x.shape[0] == 0:
         raise ValueError(f"x: no data given (shape {x.shape})")
+    _check_rows(x.shape[0])
     start = _check_init(init, np.empty((0, x.shape[1])), None, covariance_type)
+    n_components = start["means"].shape[0]
+    if n_components > x.shape[0]:
+        raise ValueError(f"init['means']: {n_components} components need at least as many rows of x, got {x.shape[0]}")
+    reg_covar = _check_reg_covar(reg_covar)
+    # The data do not change: one pass at most finds what is wrong with them.
+    diagnosis = cache(lambda: _data_error(_chunk_summaries(x), reg_covar))
     best, _ = fit_em(
-        partial(_e_step, x=x, covariance_type=covariance_type),
-        partial(m_step, covariance_type=covariance_type, prior=None, reg_covar=_check_reg_covar(reg_covar)),
+        partial(_e_step, x=x, covariance_type=covariance_type, diagnosis=diagnosis),
+        partial(m_step, covariance_type=covariance_type, prior=None, reg_covar=reg_covar),
         [start],
         tol=tol,
         max_iter=max_iter,

@@ -1,5 +1,6 @@
 """EM on a dask array over a distributed cluster gives the in-memory fit."""
 
+from functools import partial
 import warnings
 
 import dask.array as da
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from inference.dask_em import _e_step, chunk_statistics, fit_gaussian_mixture_dask, log_responsibilities_dask
+from inference.dask_em import (
+    _chunk_summaries,
+    _data_error,
+    _e_step,
+    chunk_statistics,
+    fit_gaussian_mixture_dask,
+    log_responsibilities_dask,
+)
 from inference.em import ConvergenceWarning, fit_gaussian_mixture
 from inference.em.gaussian import e_step
 
@@ -98,6 +106,10 @@ def test_bad_input_names_the_argument(rng):
         fit_gaussian_mixture_dask(da.from_array(x), {"covariances": start["covariances"]})
     with pytest.raises(ValueError, match=r"^init\['means'\]: expected shape \('n_components', 2\), got \(2,\)"):
         fit_gaussian_mixture_dask(da.from_array(x), {**start, "means": start["means"][0]})
+    with pytest.raises(ValueError, match=r"^x: a covariance needs at least 2 rows, got 1$"):
+        fit_gaussian_mixture_dask(da.from_array(x[:1]), {**start, "means": start["means"][:1]})
+    with pytest.raises(ValueError, match=r"^init\['means'\]: 3 components need at least as many rows of x, got 2$"):
+        fit_gaussian_mixture_dask(da.from_array(x[:2]), start)
 
 
 def identity_start(x, n_components=2):
@@ -136,5 +148,34 @@ def test_non_finite_objective_from_parameters_is_returned_not_raised(rng):
     # non-finite objective for the loop to reject, rather than blaming x.
     x = blobs(rng, 1000)
     params = {**start_for(x, 3, "full"), "weights": np.array([1.5, -0.25, -0.25])}
-    _, objective = _e_step(params, x=da.from_array(x, chunks=(300, 2)), covariance_type="full")
+    chunked = da.from_array(x, chunks=(300, 2))
+    diagnosis = partial(_data_error, _chunk_summaries(chunked), 1e-6)
+    assert diagnosis() is None
+    _, objective = _e_step(params, x=chunked, covariance_type="full", diagnosis=diagnosis)
     assert not np.isfinite(objective)
+
+
+@pytest.mark.parametrize(
+    "n_features, match",
+    [
+        (2, r"^x: column 1 is constant \(5\), so no covariance is positive definite with reg_covar=0; drop the column"),
+        (1, r"^x: every value is 5, so no covariance is positive definite with reg_covar=0; use reg_covar > 0$"),
+    ],
+)
+def test_a_constant_column_without_regularisation_is_named(rng, n_features, match):
+    # The first M-step gives the column zero variance in every component; the next E-step's
+    # covariance error is traced back to the data, as the in-memory fit's check would say.
+    x = blobs(rng, 1000, n_features)
+    x[:, -1] = 5.0
+    with pytest.raises(ValueError, match=match) as caught:
+        fit_gaussian_mixture_dask(da.from_array(x, chunks=(300, n_features)), identity_start(x), reg_covar=0.0)
+    assert "not positive definite" in str(caught.value.__cause__)
+
+
+def test_a_collapsed_component_on_clean_data_is_blamed_on_the_covariance(rng):
+    # One row far from the rest: its component shrinks onto it, and with reg_covar=0 its
+    # covariance is singular; the data are fine, so the covariance error stands.
+    x = np.r_[rng.normal(size=(200, 2)), [[50.0, 50.0]]]
+    start = {"means": np.array([[0.0, 0.0], [50.0, 50.0]]), "covariances": np.repeat(np.eye(2)[None], 2, axis=0)}
+    with pytest.raises(ValueError, match=r"^covariances: component 1's covariance is not positive definite"):
+        fit_gaussian_mixture_dask(da.from_array(x, chunks=(100, 2)), start, reg_covar=0.0)

@@ -890,6 +890,38 @@ def _scale_error(spread: np.ndarray, n_samples: int) -> ValueError | None:
     )
 
 
+def _check_rows(n_samples: int) -> None:
+    """One row gives no covariance at all."""
+    if n_samples < 2:
+        raise ValueError(f"x: a covariance needs at least 2 rows, got {n_samples}")
+
+
+def _constant_column(spread: np.ndarray, values: np.ndarray) -> str | None:
+    """What to say of x's first constant column, or None if there is none.
+
+    ``spread`` (n_features,) is each column's largest minus smallest value,
+    ``values`` (n_features,) any one row of x.
+    """
+    constant = np.flatnonzero(spread == 0)
+    if not constant.size:
+        return None
+    column = int(constant[0])
+    if spread.shape[0] == 1:
+        return f"every value is {values[column]:g}"
+    return f"column {column} is constant ({values[column]:g})"
+
+
+def _constant_column_error(what: str, n_features: int, *, prior_allowed: bool) -> ValueError:
+    """The ValueError for a constant column (``what``, from :func:`_constant_column`) with nothing to regularise it."""
+    remedy = "use reg_covar > 0"
+    if prior_allowed:
+        remedy += " or a prior with a scale you give (the default scale, from x's covariance, is singular too)"
+    return ValueError(
+        f"x: {what}, so no covariance is positive definite with reg_covar=0{' and no prior' if prior_allowed else ''}; "
+        f"{'drop the column, or ' if n_features > 1 else ''}{remedy}"
+    )
+
+
 def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
     """Check ``x`` (n_samples, n_features) can give covariances; warn where they rest on regularisation alone.
 
@@ -900,26 +932,19 @@ def _check_scale(x: np.ndarray, *, reg_covar: float, regularised: bool) -> None:
     positive definite. A ``reg_covar`` above a thousandth of a column's
     variance outweighs the data in that column.
     """
-    if x.shape[0] < 2:
-        raise ValueError(f"x: a covariance needs at least 2 rows, got {x.shape[0]}")
+    _check_rows(x.shape[0])
     with np.errstate(over="ignore"):
         spread = np.ptp(x, axis=0)
     error = _scale_error(spread, x.shape[0])
     if error is not None:
         raise error
-    if (spread == 0).any():
-        column = int(np.flatnonzero(spread == 0)[0])
-        several = x.shape[1] > 1
-        what = f"column {column} is constant ({x[0, column]:g})" if several else f"every value is {x[0, column]:g}"
+    constant = _constant_column(spread, x[0])
+    if constant is not None:
         if not regularised:
-            raise ValueError(
-                f"x: {what}, so no covariance is positive definite with reg_covar=0 and no prior; "
-                f"{'drop the column, or ' if several else ''}use reg_covar > 0 or a prior with a scale you give "
-                "(the default scale, from x's covariance, is singular too)"
-            )
+            raise _constant_column_error(constant, x.shape[1], prior_allowed=True)
         warnings.warn(
-            f"x: {what}; its variance in every component is the regularisation's alone"
-            + (" and it says nothing about the components: drop it if that is not intended" if several else ""),
+            f"x: {constant}; its variance in every component is the regularisation's alone"
+            + (" and it says nothing about the components: drop it if that is not intended" if x.shape[1] > 1 else ""),
             UserWarning,
             stacklevel=3,
         )
