@@ -204,8 +204,9 @@ def fit_gaussian_mixture_dask(
 
     Parameters
     ----------
-    x : dask.array.Array of shape (n_samples, n_features)
-        Finite numbers; rechunked to whole rows if a chunk splits the columns.
+    x : dask.array.Array of shape (n_samples, n_features) or (n_samples,)
+        Finite numbers; a 1-D array is one feature. Rechunked to whole rows
+        if a chunk splits the columns.
         At least 2 rows, and at least as many as components. The values are
         not checked up front (that would cost a pass over the data): only
         when an E-step meets a covariance that is not positive definite or
@@ -228,9 +229,13 @@ def fit_gaussian_mixture_dask(
         Components ordered by increasing ``means[:, 0]``; the responsibilities
         are :func:`log_responsibilities_dask` at its ``params``.
     """
-    if not isinstance(x, da.Array) or x.ndim != 2:
-        raise ValueError(f"x: expected a 2-D dask array, got {type(x).__name__}")
-    x = x.astype(float).rechunk({1: -1})
+    if not isinstance(x, da.Array):
+        raise ValueError(
+            f"x: expected a dask array, got {type(x).__name__} (in memory, use inference.em.fit_gaussian_mixture)"
+        )
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x: expected a 1-D or 2-D dask array, got {x.ndim}-D")
+    x = (x[:, None] if x.ndim == 1 else x).astype(float).rechunk({1: -1})
     covariance_type = _check_covariance_type(covariance_type)
     tol, max_iter = check_tolerances(tol, max_iter)
     if x.shape[0] == 0:

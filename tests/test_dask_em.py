@@ -89,10 +89,22 @@ def test_accelerated_dask_fit_climbs(rng, client):
     assert (np.diff(run.objective_trace) >= -1e-9 * np.abs(run.objective_trace[1:])).all()
 
 
-def test_rejects_a_numpy_array(rng):
+def test_rejects_a_numpy_array_and_a_3d_one(rng):
     x = blobs(rng, 50)
-    with pytest.raises(ValueError, match="expected a 2-D dask array"):
+    with pytest.raises(ValueError, match=r"^x: expected a dask array, got ndarray \(in memory, use .*fit_gaussian_mixture\)"):
         fit_gaussian_mixture_dask(x, start_for(x, 3, "full"))
+    with pytest.raises(ValueError, match=r"^x: expected a 1-D or 2-D dask array, got 3-D$"):
+        fit_gaussian_mixture_dask(da.from_array(x[:, :, None]), start_for(x, 3, "full"))
+
+
+@pytest.mark.filterwarnings("ignore::inference.em.ConvergenceWarning")
+def test_a_1d_array_is_one_feature(rng):
+    x = blobs(rng, 600, n_features=1)
+    start = start_for(x, 2, "full")
+    flat = fit_gaussian_mixture_dask(da.from_array(x[:, 0], chunks=200), start, max_iter=5)
+    column = fit_gaussian_mixture_dask(da.from_array(x, chunks=(200, 1)), start, max_iter=5)
+    # The same arithmetic on the same chunks.
+    np.testing.assert_array_equal(flat.objective_trace, column.objective_trace)
 
 
 def test_bad_input_names_the_argument(rng):
