@@ -170,11 +170,24 @@ def _data_error(summaries: np.ndarray, reg_covar: float) -> ValueError | None:
 # Responsibilities and the fit
 
 
+def _as_rows(x) -> da.Array:
+    """``x`` (n_samples, n_features), or (n_samples,) for one feature, as floats chunked over rows only."""
+    if not isinstance(x, da.Array):
+        raise ValueError(
+            f"x: expected a dask array, got {type(x).__name__} (in memory, use inference.em.fit_gaussian_mixture)"
+        )
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x: expected a 1-D or 2-D dask array, got {x.ndim}-D")
+    return (x[:, None] if x.ndim == 1 else x).astype(float).rechunk({1: -1})
+
+
 def log_responsibilities_dask(x: da.Array, params: Mapping[str, np.ndarray], *, covariance_type: str) -> da.Array:
     """Lazy log responsibilities (n_samples, n_components) of ``x`` (n_samples, n_features) at ``params``.
 
+    ``x`` may be 1-D, one feature, as in :func:`fit_gaussian_mixture_dask`.
     Compute it, or a part of it, only if needed.
     """
+    x = _as_rows(x)
     n_components = np.shape(params["weights"])[0]
     return x.map_blocks(
         _chunk_log_responsibilities,
@@ -229,13 +242,7 @@ def fit_gaussian_mixture_dask(
         Components ordered by increasing ``means[:, 0]``; the responsibilities
         are :func:`log_responsibilities_dask` at its ``params``.
     """
-    if not isinstance(x, da.Array):
-        raise ValueError(
-            f"x: expected a dask array, got {type(x).__name__} (in memory, use inference.em.fit_gaussian_mixture)"
-        )
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x: expected a 1-D or 2-D dask array, got {x.ndim}-D")
-    x = (x[:, None] if x.ndim == 1 else x).astype(float).rechunk({1: -1})
+    x = _as_rows(x)
     covariance_type = _check_covariance_type(covariance_type)
     tol, max_iter = check_tolerances(tol, max_iter)
     if x.shape[0] == 0:

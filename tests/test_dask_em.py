@@ -105,6 +105,10 @@ def test_a_1d_array_is_one_feature(rng):
     column = fit_gaussian_mixture_dask(da.from_array(x, chunks=(200, 1)), start, max_iter=5)
     # The same arithmetic on the same chunks.
     np.testing.assert_array_equal(flat.objective_trace, column.objective_trace)
+    np.testing.assert_array_equal(
+        log_responsibilities_dask(da.from_array(x[:, 0], chunks=200), flat.params, covariance_type="full").compute(),
+        log_responsibilities_dask(da.from_array(x, chunks=(200, 1)), column.params, covariance_type="full").compute(),
+    )
 
 
 def test_bad_input_names_the_argument(rng):
