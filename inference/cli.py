@@ -7,6 +7,7 @@ on standard error and exit status 2, never a traceback.
 """
 
 import argparse
+from contextlib import redirect_stdout
 import json
 import math
 import os
@@ -105,6 +106,16 @@ def _add_sampler_option(parser: argparse.ArgumentParser) -> None:
         help=f"NUTS implementation; nutpie and blackjax are optional packages (default {DEFAULT_NUTS_SAMPLER}, "
         "or pymc where the latent assignments are sampled)",
     )
+
+
+def _progress_to_stderr() -> redirect_stdout:
+    """While sampling, what the samplers print goes to stderr, so that stdout holds the results alone.
+
+    PyMC's own sampler draws its progress table on stdout (numpyro's goes to
+    stderr already); redirected, ``em-bayes compare ... > table.txt`` saves
+    the table without it.
+    """
+    return redirect_stdout(sys.stderr)
 
 
 def _nuts_options(args) -> dict:
@@ -344,16 +355,17 @@ def _compare_two_coins(args) -> None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (A,B[,ALPHA]), not none")
     from .compare import compare_two_coins
 
-    comparison = compare_two_coins(
-        heads,
-        flips,
-        n_coins=args.coins,
-        prior=args.prior,
-        fix_weights=not args.estimate_weights,
-        n_init=args.n_init,
-        progressbar=not args.json,
-        **_nuts_options(args),
-    )
+    with _progress_to_stderr():
+        comparison = compare_two_coins(
+            heads,
+            flips,
+            n_coins=args.coins,
+            prior=args.prior,
+            fix_weights=not args.estimate_weights,
+            n_init=args.n_init,
+            progressbar=not args.json,
+            **_nuts_options(args),
+        )
     _report_assignments(comparison, args, output, plots)
 
 
@@ -454,11 +466,15 @@ def _compare_gmm(args) -> None:
     if args.missing == "em":
         from .imputation import compare_imputation
 
-        _report_imputation(compare_imputation(x, n_components, columns=columns, **options), args, output)
+        with _progress_to_stderr():
+            comparison = compare_imputation(x, n_components, columns=columns, **options)
+        _report_imputation(comparison, args, output)
         return
     from .compare import compare_gaussian_mixture
 
-    _report_assignments(compare_gaussian_mixture(x, n_components, **options), args, output, plots)
+    with _progress_to_stderr():
+        comparison = compare_gaussian_mixture(x, n_components, **options)
+    _report_assignments(comparison, args, output, plots)
 
 
 def _report_imputation(comparison, args, output) -> None:
@@ -477,13 +493,14 @@ def _report_imputation(comparison, args, output) -> None:
 def _grow(args) -> None:
     from .growth import convergence_with_data
 
-    table = convergence_with_data(
-        args.n,
-        problem=args.problem,
-        n_init=args.n_init,
-        progressbar=not args.json,
-        **_nuts_options(args),
-    )
+    with _progress_to_stderr():
+        table = convergence_with_data(
+            args.n,
+            problem=args.problem,
+            n_init=args.n_init,
+            progressbar=not args.json,
+            **_nuts_options(args),
+        )
     if args.json:
         _print_json(table.reset_index().to_dict(orient="records"))
         return

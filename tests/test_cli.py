@@ -149,6 +149,17 @@ def test_compare_two_coins_writes_table_and_file(capsys, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow
+def test_pymcs_progress_table_goes_to_stderr_not_with_the_results(capsys):
+    # PyMC's sampler draws its progress table on stdout; the command's stdout is its results alone.
+    status, out, err = run(
+        capsys, "compare", "two-coins", "--sampler", "pymc", "--draws", "50", "--tune", "50", "--chains", "1"
+    )
+    assert status == 0
+    assert out.lstrip().startswith("Parameters: EM (MLE, MAP)") and "draws/s" not in out
+    assert "draws/s" in err
+
+
 def test_saved_netcdf_is_readable_by_all(tmp_path):
     import xarray as xr
 
