@@ -38,7 +38,7 @@ from .em.gaussian import (
     log_responsibilities,
     m_step,
 )
-from .em.checks import check_tolerances
+from .em.checks import check_n_components, check_tolerances
 from .em.loop import EMRun, fit_em
 
 __all__ = ["chunk_statistics", "fit_gaussian_mixture_dask", "log_responsibilities_dask"]
@@ -75,10 +75,8 @@ def _e_step(
     try:
         shift, _, own = _moment_plan(params, covariance_type)
     except ValueError as error:
-        cause = diagnosis()
-        if cause is None:
-            raise
-        raise cause from error
+        _raise_data_error(diagnosis, error)
+        raise
     sizes = _statistic_sizes(n_components, n_features, covariance_type)
     rows = x.map_blocks(
         chunk_statistics,
@@ -90,9 +88,7 @@ def _e_step(
     log_likelihood, counts, first, second = np.split(rows.sum(axis=0).compute(), np.cumsum(sizes)[:-1])
     if not np.isfinite(log_likelihood[0]):
         # Bad data or bad parameters (an extrapolated point, say): only a pass over x tells which.
-        error = diagnosis()
-        if error is not None:
-            raise error
+        _raise_data_error(diagnosis)
     second_shape = (n_components, n_features, n_features)[: 3 if covariance_type in ("full", "tied") else 2]
     statistics = SufficientStatistics(
         shift=_moment_shifts(shift, own, n_components),
@@ -106,6 +102,13 @@ def _e_step(
 ###############################################################################
 # Diagnosing the data, only when the log-likelihood is not finite or a covariance
 # is not positive definite
+
+
+def _raise_data_error(diagnosis: Callable[[], ValueError | None], symptom: ValueError | None = None) -> None:
+    """Raise ``diagnosis()``, the error in the data, from ``symptom`` if there is one; return if the data are fine."""
+    error = diagnosis()
+    if error is not None:
+        raise error from symptom
 
 
 def _chunk_summary(x: np.ndarray) -> np.ndarray:
@@ -249,9 +252,7 @@ def fit_gaussian_mixture_dask(
         raise ValueError(f"x: no data given (shape {x.shape})")
     _check_rows(x.shape[0])
     start = _check_init(init, np.empty((0, x.shape[1])), None, covariance_type)
-    n_components = start["means"].shape[0]
-    if n_components > x.shape[0]:
-        raise ValueError(f"init['means']: {n_components} components need at least as many rows of x, got {x.shape[0]}")
+    check_n_components(start["means"].shape[0], x.shape[0], "rows of x", name="init['means']")
     reg_covar = _check_reg_covar(reg_covar)
     # The data do not change: one pass at most finds what is wrong with them.
     diagnosis = cache(lambda: _data_error(_chunk_summaries(x), reg_covar))

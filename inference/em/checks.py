@@ -157,13 +157,11 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-def check_n_components(n_components, n_samples: int, sample_name: str) -> int:
-    """``n_components`` as an int in ``[1, n_samples]``."""
-    n_components = check_positive_int(n_components, "n_components")
+def check_n_components(n_components, n_samples: int, sample_name: str, name: str = "n_components") -> int:
+    """``n_components`` as an int in ``[1, n_samples]``; ``name`` is the argument that gives it, in the error."""
+    n_components = check_positive_int(n_components, name)
     if n_components > n_samples:
-        raise ValueError(
-            f"n_components: {n_components} components need at least as many {sample_name}, got {n_samples}"
-        )
+        raise ValueError(f"{name}: {n_components} components need at least as many {sample_name}, got {n_samples}")
     return n_components
 
 
