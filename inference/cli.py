@@ -313,9 +313,7 @@ def _report(comparison, args, output, plots, sections) -> None:
         _print_json(comparison.to_json_dict())
         return
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
-        for title, table, options in sections:
-            print(f"\n{title}")
-            print(table.to_string(**options))
+        print("\n\n".join(f"{title}\n{table.to_string(**options)}" for title, table, options in sections))
     for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
         status = "converged" if fit.converged else "did NOT converge"
         print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
@@ -507,7 +505,7 @@ def _grow(args) -> None:
     largest = table[["em_map_error", "posterior_mean_error", "em_map_vs_mean"]].groupby("n").max()
     ratios = table["se_ratio"].groupby("n").agg(se_ratio_min="min", se_ratio_max="max")
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        print("\nEM's MAP and Louis' standard errors against the posterior, per data size")
+        print("EM's MAP and Louis' standard errors against the posterior, per data size")
         print(table.to_string())
         print("\nLargest over the parameters")
         print(largest.join(ratios).to_string())
@@ -573,14 +571,13 @@ def main(argv: list[str] | None = None) -> int:
     them, each atomically, so a closed pipe never leaves half a file.
     """
     try:
-        try:
-            return _run(argv)
-        finally:
-            # Flush here, so that a closed pipe is met inside this try and not at interpreter exit.
-            sys.stdout.flush()
+        status = _run(argv)
+        # Flush here, so that a closed pipe is met inside this try and not at interpreter exit.
+        sys.stdout.flush()
     except BrokenPipeError:
         _discard_stdout()
         return _BROKEN_PIPE_STATUS
+    return status
 
 
 def _discard_stdout() -> None:
