@@ -71,13 +71,14 @@ def _numeric_columns(table: pd.DataFrame, path, columns: list[str]) -> np.ndarra
                 f"--data: column {name!r} in {path} is not numeric (row {row + 1}: {table[name].iloc[row]!r}); "
                 "choose numeric columns with --columns"
             )
-        infinite = np.isinf(column.to_numpy(dtype=float))
+        numbers = column.to_numpy(dtype=float)
+        infinite = np.isinf(numbers)
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
             raise ValueError(
                 f"--data: column {name!r} in {path} holds an infinite value (row {row + 1}: {table[name].iloc[row]!r})"
             )
-        values.append(column.to_numpy(dtype=float))
+        values.append(numbers)
     return np.column_stack(values)
 
 
