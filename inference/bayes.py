@@ -5,28 +5,151 @@ Every runner takes a model built by a factory in :mod:`models` with
 silently hold them at their start, and NUTS needs a differentiable model.
 """
 
+from dataclasses import dataclass
+import os
+import warnings
+
 import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.replace import vectorize_graph
-from pymc_extras.marginal import conditional
+from pytensor.graph.replace import graph_replace, vectorize_graph
+from scipy import optimize
 import xarray as xr
 
 from .samplers import check_nuts_sampler
 
-__all__ = ["assignment_probabilities", "find_map", "sample_posterior"]
+__all__ = ["MapObjective", "MapOptimum", "assignment_probabilities", "find_map", "sample_posterior"]
 
 
 def _interpreted():
     """Compile to PyTensor's Python backend, without numba or a C compiler.
 
-    For functions evaluated a few hundred times or once on whole arrays, a
-    cold numba compile (a minute or more on two cores) costs far more than it
-    saves; NUTS, which evaluates its gradient tens of thousands of times, keeps
-    the default backend.
+    For a function evaluated once, a cold numba compile (a minute or more on
+    two cores) costs far more than it saves.
     """
     return pytensor.config.change_flags(mode="FAST_COMPILE", cxx="")
+
+
+def _jax():
+    """JAX, with its persistent compilation cache in the user's cache directory.
+
+    A second run of a model of the same shape and data then loads XLA's
+    compiled code instead of compiling it again (seconds per function).
+    ``EM_BAYES_CACHE`` moves the cache; the default is ``$XDG_CACHE_HOME/em-bayes``
+    or ``~/.cache/em-bayes``.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir is None:
+        root = os.environ.get("EM_BAYES_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "em-bayes"
+        )
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_compilation_cache_dir", os.path.join(root, "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        # PyTensor's JAX backend drops its value checks (a log density's domain
+        # checks) and says so once per graph: nothing for a user to act on.
+        warnings.filterwarnings("ignore", message=r"Skipping .* as JAX tracing would remove it", category=UserWarning)
+    return jax
+
+
+def _jax_function(model: pm.Model, outputs):
+    """``outputs`` as a jitted JAX function of the model's value variables, in ``model.value_vars`` order."""
+    from pymc.sampling.jax import get_jaxified_graph
+
+    jax = _jax()
+    function = get_jaxified_graph(inputs=model.value_vars, outputs=outputs)
+    return jax.jit(lambda *values: function(*values))
+
+
+@dataclass(frozen=True)
+class MapOptimum:
+    """One run of the MAP optimizer.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The free variables at the optimum, in their natural (constrained) space.
+    log_posterior : float
+        The model's log density there, without Jacobians (the objective EM's
+        MAP maximizes, normalising constants included).
+    converged : bool
+        SciPy's own verdict on the run.
+    n_evaluations : int
+        Log-density and gradient evaluations it took.
+    """
+
+    params: dict[str, np.ndarray]
+    log_posterior: float
+    converged: bool
+    n_evaluations: int
+
+
+class MapObjective:
+    """A marginalized model's log density without Jacobians, and its gradient, compiled once by JAX.
+
+    The optimizer works on the flat vector of unconstrained values; the density
+    is that of the natural-space variables (the Jacobians are dropped, as
+    ``pm.find_MAP`` drops them), so its maximum is the mode EM's MAP reaches.
+    """
+
+    def __init__(self, model: pm.Model):
+        jax = _jax()
+        from jax.flatten_util import ravel_pytree
+
+        self.model = model
+        values = _jax_function(model, [model.logp(jacobian=False)])
+        self._value_and_grad = jax.jit(jax.value_and_grad(lambda flat: values(*self._unravel(flat))[0]))
+        self._natural = _jax_function(model, model.replace_rvs_by_values(model.free_RVs))
+        with _interpreted():
+            shapes = model.eval_rv_shapes()
+        _, self._unravel = ravel_pytree([np.zeros(shapes[v.name]) for v in model.value_vars])
+
+    def unconstrained(self, point: dict[str, np.ndarray]) -> np.ndarray:
+        """The flat unconstrained vector of ``point`` (natural-space values keyed by variable name)."""
+        from pymc.initial_point import make_initial_point_fn
+
+        with _interpreted():
+            to_values = make_initial_point_fn(
+                model=self.model, overrides=point, jitter_rvs=set(), return_transformed=True
+            )
+        values = to_values(0)
+        return np.concatenate([np.ravel(values[v.name]) for v in self.model.value_vars]).astype(float)
+
+    def natural(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """The free variables at ``flat``, in their natural space."""
+        outputs = self._natural(*self._unravel(flat))
+        return {rv.name: np.asarray(value) for rv, value in zip(self.model.free_RVs, outputs, strict=True)}
+
+    def value_and_grad(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = self._value_and_grad(flat)
+        return float(value), np.asarray(gradient, dtype=float)
+
+    def log_posterior(self, point: dict[str, np.ndarray]) -> float:
+        """The log density at ``point`` (natural-space values), without Jacobians."""
+        return self.value_and_grad(self.unconstrained(point))[0]
+
+    def maximize(self, start: dict[str, np.ndarray]) -> MapOptimum:
+        """L-BFGS from ``start`` (natural-space values; with an ordering constraint, increasing)."""
+
+        def negative(flat):
+            value, gradient = self.value_and_grad(flat)
+            return -value, -gradient
+
+        run = optimize.minimize(
+            negative,
+            self.unconstrained(start),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-9},
+        )
+        return MapOptimum(
+            params=self.natural(run.x),
+            log_posterior=float(-run.fun),
+            converged=bool(run.success),
+            n_evaluations=int(run.nfev),
+        )
 
 
 def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -34,12 +157,8 @@ def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndar
 
     ``start`` maps free-variable names to starting values; with an ordering
     constraint they must be increasing. Returns the free variables only.
-    The optimizer needs a few hundred evaluations, so the model is not compiled
-    to machine code.
     """
-    with _interpreted():
-        point = pm.find_MAP(model=model, start=start, progressbar=False)
-    return {rv.name: np.asarray(point[rv.name]) for rv in model.free_RVs}
+    return MapObjective(model).maximize(start).params
 
 
 def sample_posterior(
@@ -88,42 +207,65 @@ def assignment_probabilities(model: pm.Model, posterior: xr.Dataset, *, name: st
     """Posterior probability of every sample's assignment, averaged exactly over the draws.
 
     For each draw, P(assignment_i = k | parameters, data) is computed from the
-    assignment's conditional distribution (``pymc_extras.marginal.conditional``),
-    then averaged over chains and draws (Rao-Blackwellized, so no Monte Carlo
-    noise from sampling the assignments themselves).
+    explicit-assignment model itself: its joint density with every sample put
+    in component k, normalised over k. Averaging over chains and draws
+    (Rao-Blackwellized) leaves no Monte Carlo noise from sampling the
+    assignments themselves. Compiled once by JAX, evaluated on blocks of draws.
 
     Parameters
     ----------
     model : pm.Model
-        The marginalized model.
+        The model with the explicit assignment ``name`` (the factories' default,
+        ``marginalized=False``).
     posterior : xr.Dataset
-        Posterior draws of the model's free variables, dims (chain, draw, ...).
+        Posterior draws of the model's continuous free variables, dims (chain, draw, ...).
 
     Returns
     -------
     xr.DataArray of shape (n_samples, n_components)
         Dims (the assignment's dim, the component dim of the model).
     """
-    conditional_model = conditional(model, name)
-    assignment = conditional_model[name]
-    (sample_dim,) = conditional_model.named_vars_to_dims[name]
-    free = [rv for rv in conditional_model.free_RVs if rv.name != name]
-    component_dim = next(d for d in conditional_model.named_vars_to_dims[free[0].name] if d != sample_dim)
-    n_components = len(conditional_model.coords[component_dim])
-    n_samples = len(conditional_model.coords[sample_dim])
+    assignment = model[name]
+    (sample_dim,) = model.named_vars_to_dims[name]
+    free = [rv for rv in model.free_RVs if rv is not assignment]
+    component_dim = next(d for d in model.named_vars_to_dims[free[0].name] if d != sample_dim)
+    n_components = len(model.coords[component_dim])
+    n_samples = len(model.coords[sample_dim])
 
-    log_probs = pt.stack(
-        [pm.logp(assignment, pt.full((n_samples,), k, dtype=assignment.dtype)) for k in range(n_components)],
+    # Each parameter becomes a plain input, then one with a leading axis of draws.
+    parameters = [rv.type() for rv in free]
+    batched = [pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in free]
+    terms = [pm.logp(assignment, assignment)] + [pm.logp(rv, model.rvs_to_values[rv]) for rv in model.observed_RVs]
+    per_sample = sum(term.sum(axis=tuple(range(1, term.ndim))) for term in terms)
+    log_joint = pt.stack(
+        [
+            graph_replace(
+                per_sample,
+                {assignment: pt.full((n_samples,), k, dtype=assignment.dtype), **dict(zip(free, parameters))},
+                strict=False,
+            )
+            for k in range(n_components)
+        ],
         axis=-1,
     )
-    batched = [pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in free]
-    probability = pt.exp(vectorize_graph(log_probs, replace=dict(zip(free, batched, strict=True)))).mean(axis=0)
-    with _interpreted():
-        probability_fn = pytensor.function(batched, probability)
+    log_probability = log_joint - pt.logsumexp(log_joint, axis=-1, keepdims=True)
+    probability = pt.exp(vectorize_graph(log_probability, replace=dict(zip(parameters, batched, strict=True))))
+    _jax()
+    # The model's random generators come along as implicit inputs that no log density reads.
+    probability_fn = pytensor.function(batched, probability, mode="JAX", on_unused_input="ignore")
+
     draws = [posterior[rv.name].stack(sample=("chain", "draw")).transpose("sample", ...).values for rv in free]
+    n_draws = len(draws[0])
+    block = min(n_draws, max(1, 2**21 // (n_samples * n_components)))
+    total = np.zeros((n_samples, n_components))
+    for first in range(0, n_draws, block):
+        # The last block is padded to the others' size, so JAX compiles one shape.
+        rows = np.minimum(np.arange(first, first + block), n_draws - 1)
+        probabilities = np.asarray(probability_fn(*(values[rows] for values in draws)))
+        total += probabilities[: n_draws - first].sum(axis=0)
     return xr.DataArray(
-        probability_fn(*draws),
+        total / n_draws,
         dims=(sample_dim, component_dim),
-        coords={dim: np.asarray(conditional_model.coords[dim]) for dim in (sample_dim, component_dim)},
+        coords={dim: np.asarray(model.coords[dim]) for dim in (sample_dim, component_dim)},
         name=f"{name}_probability",
     )

@@ -312,11 +312,24 @@ def _report(comparison, args, output, plots, sections) -> None:
     if args.json:
         _print_json(comparison.to_json_dict())
         return
+    verdict = getattr(comparison, "verdict", None)
+    blocks = [] if verdict is None else ["\n".join(verdict.lines())]
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.6g}".format):
-        print("\n\n".join(f"{title}\n{table.to_string(**options)}" for title, table, options in sections))
+        blocks += [f"{title}\n{table.to_string(**options)}" for title, table, options in sections]
+    print("\n\n".join(blocks))
     for name, fit in (("MLE", comparison.em_mle), ("MAP", comparison.em_map)):
         status = "converged" if fit.converged else "did NOT converge"
         print(f"EM {name}: {fit.objective_name} = {fit.objective:.6f} after {fit.n_iter} iterations ({status})")
+    if verdict is None:
+        _warn_about_chains(comparison)
+    if output is not None:
+        print(f"Saved the DataTree to {output}")
+    for path in saved:
+        print(f"Saved {path}")
+
+
+def _warn_about_chains(comparison) -> None:
+    """Where no verdict judges the posterior: EM's distinct optima, divergences and r_hat, as warnings."""
     optima = distinct_optima(comparison.em_map)
     if len(optima) > 1:
         print(f"EM's MAP starts reached {len(optima)} distinct optima; the chains' posterior means lie nearest to:")
@@ -326,10 +339,6 @@ def _report(comparison, args, output, plots, sections) -> None:
               "(raise --tune, or check the prior).")
     if not comparison.table["r_hat_ok"].all():
         print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
-    if output is not None:
-        print(f"Saved the DataTree to {output}")
-    for path in saved:
-        print(f"Saved {path}")
 
 
 def _report_assignments(comparison, args, output, plots) -> None:

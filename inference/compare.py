@@ -11,7 +11,7 @@ import xarray as xr
 from models.gaussian_mixture import gaussian_mixture_model
 from models.two_coins import two_coins_model
 
-from .bayes import assignment_probabilities, find_map, sample_posterior
+from .bayes import MapObjective, assignment_probabilities, sample_posterior
 from .em import (
     BetaDirichletPrior,
     EMResult,
@@ -23,14 +23,13 @@ from .em import (
     wald_interval,
 )
 from .io import write_netcdf
+from .modes import distinct_optima
+from .verdict import MAP_RTOL, R_HAT_LIMIT, Verdict, chains_near, max_relative_difference
 
-__all__ = ["Comparison", "compare_gaussian_mixture", "compare_two_coins"]
+__all__ = ["Comparison", "compare_fits", "compare_gaussian_mixture", "compare_two_coins"]
 
 CI_PROB = 0.94
 """Probability of the highest-density intervals in the table."""
-
-R_HAT_LIMIT = 1.01
-"""Chains whose r_hat exceeds this disagree and are flagged."""
 
 HDI_COLUMNS = (f"hdi{round(CI_PROB * 100)}_lb", f"hdi{round(CI_PROB * 100)}_ub")
 """ArviZ's names for the HDI bounds in its summary."""
@@ -78,6 +77,10 @@ class Comparison(PosteriorRun):
         reads it as is.
     em_mle, em_map : EMResult
         The two EM fits.
+    verdict : Verdict or None
+        Whether EM's MAP and PyMC's MAP agree, whether the posterior can be
+        trusted, and which optimum each chain explores (None in a comparison
+        put together by hand, as for a plot).
     """
 
     table: pd.DataFrame
@@ -85,10 +88,12 @@ class Comparison(PosteriorRun):
     tree: xr.DataTree
     em_mle: EMResult
     em_map: EMResult
+    verdict: Verdict | None = None
 
     def to_json_dict(self) -> dict:
         """Plain, JSON-serialisable results: the two tables and EM's convergence."""
         return {
+            "verdict": None if self.verdict is None else self.verdict.to_json_dict(),
             "parameters": self.table.reset_index(names="parameter").to_dict(orient="records"),
             "assignments": self.assignments.reset_index().to_dict(orient="records"),
             "divergences": self.divergences,
@@ -131,10 +136,11 @@ def _estimates(dataset: xr.Dataset, names: list[str]) -> pd.Series:
     return pd.concat([_labelled(dataset[name].rename(name)) for name in names])
 
 
-def _compare(
+def compare_fits(
     em_mle: EMResult,
     em_map: EMResult,
     model,
+    latent_model,
     *,
     em_map_se: dict[str, np.ndarray],
     draws: int,
@@ -144,14 +150,27 @@ def _compare(
     progressbar: bool,
     nuts_sampler: str | None,
 ) -> Comparison:
-    """Run PyMC's MAP and NUTS on the marginalized ``model`` and tabulate.
+    """Run PyMC's MAP and NUTS on the marginalized ``model`` beside two EM fits, and judge them.
 
-    PyMC's optimizer starts at EM's MLE, not its MAP, so that agreement of the
-    two MAPs is a real check; NUTS starts every chain at EM's MAP.
-    ``em_map_se`` holds EM's MAP standard errors, shaped like ``em_map.params``.
+    ``em_mle`` and ``em_map`` are EM fits of the model's family, with the same
+    data and prior (``em_map``); ``latent_model`` is the same model with its
+    explicit assignments, from which their posterior is computed.
+    PyMC's optimizer runs from EM's MLE and from EM's MAP and keeps the higher
+    log posterior: from the MLE, agreement of the two MAPs is a real check;
+    from the MAP, a lesser optimum of EM's shows as PyMC's climbing past it
+    or staying. NUTS starts every chain at EM's MAP. ``em_map_se`` holds EM's
+    MAP standard errors, shaped like ``em_map.params``.
     """
     names = [rv.name for rv in model.free_RVs]
-    pymc_map = find_map(model, {name: np.array(em_mle.params[name]) for name in names})
+    objective = MapObjective(model)
+    optima = {
+        start: objective.maximize({name: np.array(fit.params[name]) for name in names})
+        for start, fit in (("em_mle", em_mle), ("em_map", em_map))
+    }
+    pymc_map_start = max(optima, key=lambda start: optima[start].log_posterior)
+    pymc_map = optima[pymc_map_start].params
+    em_map_point = {name: np.asarray(em_map.params[name]) for name in names}
+    em_map_log_posterior = objective.log_posterior(em_map_point)
     start = {name: np.array(em_map.params[name]) for name in names}
     tree = sample_posterior(
         model,
@@ -187,7 +206,7 @@ def _compare(
     table.insert(after_hdi, f"wald{round(CI_PROB * 100)}_lb", wald_lower)
     table.insert(after_hdi + 1, f"wald{round(CI_PROB * 100)}_ub", wald_upper)
 
-    posterior_probability = assignment_probabilities(model, tree["posterior"].dataset)
+    posterior_probability = assignment_probabilities(latent_model, tree["posterior"].dataset)
     sample_dim, component_dim = posterior_probability.dims
     assignments_data = xr.Dataset(
         {
@@ -212,7 +231,27 @@ def _compare(
     tree["em_map"] = xr.DataTree(em_map_data)
     tree["pymc_map"] = xr.DataTree(pymc_map_data)
     tree["assignments"] = xr.DataTree(assignments_data)
-    return Comparison(table=table, assignments=assignments, tree=tree, em_mle=em_mle, em_map=em_map)
+    difference = max_relative_difference(em_map_point, pymc_map)
+    verdict = Verdict(
+        max_map_relative_difference=difference,
+        em_map_log_posterior=em_map_log_posterior,
+        pymc_map_log_posteriors={start: optimum.log_posterior for start, optimum in optima.items()},
+        pymc_map_start=pymc_map_start,
+        n_chains=tree["posterior"].sizes["chain"],
+        divergences=int(tree["sample_stats"]["diverging"].sum()),
+        max_r_hat=float(table["r_hat"].max()),
+        min_ess_bulk=float(table["ess_bulk"].min()),
+        em_map_in_hdi=int(table["em_map_in_hdi"].sum()),
+        n_parameters=len(table),
+        chains_near=chains_near(
+            tree["posterior"].dataset,
+            distinct_optima(em_map),
+            None if difference <= MAP_RTOL else _estimates(pymc_map_data, names),
+        ),
+    )
+    return Comparison(
+        table=table, assignments=assignments, tree=tree, em_mle=em_mle, em_map=em_map, verdict=verdict
+    )
 
 
 def compare_two_coins(
@@ -241,14 +280,16 @@ def compare_two_coins(
     fit = dict(n_components=n_coins, fix_weights=fix_weights, n_init=n_init, random_state=random_seed, tol=EM_TOL)
     em_mle = fit_binomial_mixture(heads, flips, **fit)
     em_map = fit_binomial_mixture(heads, flips, prior=prior, **fit)
-    model = two_coins_model(
-        heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True
+    model, latent_model = (
+        two_coins_model(heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=marginalized)
+        for marginalized in (True, False)
     )
     em_map_se = standard_errors_binomial(em_map, heads, flips, prior=prior, fix_weights=fix_weights)
-    return _compare(
+    return compare_fits(
         em_mle,
         em_map,
         model,
+        latent_model,
         em_map_se=em_map_se,
         draws=draws,
         tune=tune,
@@ -283,18 +324,18 @@ def compare_gaussian_mixture(
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL)
     em_mle = fit_gaussian_mixture(x, n_components, **fit)
     em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)
-    model = gaussian_mixture_model(
-        x,
-        n_components,
-        covariance_type=covariance_type,
-        prior=prior.resolve(x, n_components),
-        marginalized=True,
+    model, latent_model = (
+        gaussian_mixture_model(
+            x, n_components, covariance_type=covariance_type, prior=prior.resolve(x, n_components), marginalized=marginalized
+        )
+        for marginalized in (True, False)
     )
     em_map_se = standard_errors_gaussian(em_map, x, prior=prior)
-    return _compare(
+    return compare_fits(
         em_mle,
         em_map,
         model,
+        latent_model,
         em_map_se=em_map_se,
         draws=draws,
         tune=tune,

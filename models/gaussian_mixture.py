@@ -1,13 +1,15 @@
 """A K-component Gaussian mixture with conjugate priors as a PyMC model."""
 
+from functools import partial
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc_extras.marginal import marginalize
+from pytensor.tensor.linalg import solve_triangular
 
 from models.transforms import OrderedFirstCoordinate, inverse_wishart
 
-__all__ = ["gaussian_mixture_model"]
+__all__ = ["component_logp", "gaussian_mixture_model", "mixture_logp"]
 
 
 def gaussian_mixture_model(
@@ -40,9 +42,10 @@ def gaussian_mixture_model(
         coordinates for diag and spherical).
     marginalized : bool
         False: an explicit ``assignment`` (n,) per observation.
-        True: the assignments summed out with ``pymc_extras.marginal.marginalize``
-        (the latent model, marginalized), for MAP and NUTS; recover them with
-        ``pymc_extras.marginal.recover``.
+        True: the assignments summed out, for MAP and NUTS: ``x`` has the
+        mixture density :func:`mixture_logp`, written directly (one batched
+        triangular solve for all components, then logsumexp), which equals
+        the latent model summed over every row's assignment.
 
     Variables (dims): ``weights`` (component); ``means`` (component, dim),
     ordered increasingly by ``means[:, 0]`` (the ``OrderedFirstCoordinate``
@@ -94,26 +97,107 @@ def gaussian_mixture_model(
         dims = covariance_dims[covariance_type]
         if covariance_type in ("full", "tied"):
             covariances = inverse_wishart("covariances", nu, prior_scale, dims=dims)
-            chol = pt.linalg.cholesky(covariances)
-            means = pm.MvNormal("means", mu=prior_mean, chol=chol / np.sqrt(kappa), **means_kwargs)
+            factor = pt.linalg.cholesky(covariances)
+            means = pm.MvNormal("means", mu=prior_mean, chol=factor / np.sqrt(kappa), **means_kwargs)
         else:
             if covariance_type == "diag":
                 beta = np.diag(prior_scale) / 2
             else:
                 beta = np.trace(prior_scale) / (2 * d)
             covariances = pm.InverseGamma("covariances", alpha=nu / 2, beta=beta, dims=dims)
-            sigma = pt.sqrt(covariances if covariance_type == "diag" else covariances[:, None])
+            factor = pt.sqrt(covariances)
+            sigma = factor if covariance_type == "diag" else factor[:, None]
             means = pm.Normal("means", mu=prior_mean, sigma=sigma / np.sqrt(kappa), **means_kwargs)
-        if n_components == 1:
-            # One component hides nothing: every row is its own, no assignment to sum out.
-            assignment = np.zeros(n, dtype=int)
-        else:
-            assignment = pm.Categorical("assignment", p=weights, dims="obs")
+        if marginalized or n_components == 1:
+            # One component hides nothing, and summed out the assignments leave a
+            # mixture density: both are the observed variable's own density.
+            pm.CustomDist(
+                "x",
+                weights,
+                means,
+                factor,
+                logp=partial(_observed_logp, covariance_type=covariance_type),
+                random=partial(_mixture_random, covariance_type=covariance_type),
+                signature=_SIGNATURES[covariance_type],
+                observed=x,
+                dims=("obs", "dim"),
+            )
+            return model
+        assignment = pm.Categorical("assignment", p=weights, dims="obs")
         obs_dims = ("obs", "dim")
         if covariance_type == "full":
-            pm.MvNormal("x", mu=means[assignment], chol=chol[assignment], observed=x, dims=obs_dims)
+            pm.MvNormal("x", mu=means[assignment], chol=factor[assignment], observed=x, dims=obs_dims)
         elif covariance_type == "tied":
-            pm.MvNormal("x", mu=means[assignment], chol=chol, observed=x, dims=obs_dims)
+            pm.MvNormal("x", mu=means[assignment], chol=factor, observed=x, dims=obs_dims)
         else:
             pm.Normal("x", mu=means[assignment], sigma=sigma[assignment], observed=x, dims=obs_dims)
-    return marginalize(model, ["assignment"]) if marginalized and n_components > 1 else model
+    return model
+
+
+_SIGNATURES = {
+    "full": "(k),(k,d),(k,d,d)->(d)",
+    "tied": "(k),(k,d),(d,d)->(d)",
+    "diag": "(k),(k,d),(k,d)->(d)",
+    "spherical": "(k),(k,d),(k)->(d)",
+}
+"""The mixture's parameters by covariance type: weights, means, and the covariances' factor."""
+
+
+def component_logp(value, means, factor, *, covariance_type):
+    """Log density of every row under every component, shape (n, K).
+
+    ``value`` (n, d); ``means`` (K, d); ``factor`` the covariances' square
+    root: full (K, d, d) and tied (d, d) lower Cholesky factors, diag (K, d)
+    and spherical (K,) standard deviations. One batched triangular solve
+    whitens every row for every component.
+    """
+    d = value.shape[-1]
+    residuals = value[None, :, :] - means[:, None, :]
+    if covariance_type in ("full", "tied"):
+        whitened = solve_triangular(factor, pt.swapaxes(residuals, -1, -2), lower=True)
+        squared = pt.sum(whitened**2, axis=-2)
+        log_det = pt.sum(pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
+    elif covariance_type == "diag":
+        squared = pt.sum((residuals / factor[:, None, :]) ** 2, axis=-1)
+        log_det = pt.sum(pt.log(factor), axis=-1)
+    else:
+        squared = pt.sum(residuals**2, axis=-1) / factor[:, None] ** 2
+        log_det = d * pt.log(factor)
+    log_density = -0.5 * squared - pt.shape_padright(log_det) - 0.5 * d * np.log(2 * np.pi)
+    return log_density.T
+
+
+def mixture_logp(value, weights, means, factor, *, covariance_type):
+    """Log density of every row of ``value`` (n, d) under the mixture, shape (n,).
+
+    ``logsumexp_k(log w_k + log N(x_i | mu_k, Sigma_k))``: the explicit-assignment
+    model summed over each row's assignment, EM's normaliser.
+    """
+    joint = pt.log(weights) + component_logp(value, means, factor, covariance_type=covariance_type)
+    return pt.logsumexp(joint, axis=-1)
+
+
+def _observed_logp(value, weights, means, factor, *, covariance_type):
+    # PyMC hands the parameters with a leading batch axis of length 1, for the rows.
+    core = {"weights": 1, "means": 2, "factor": {"full": 3, "tied": 2, "diag": 2, "spherical": 1}[covariance_type]}
+    weights, means, factor = (
+        parameter[(0,) * (parameter.ndim - core[name])]
+        for name, parameter in (("weights", weights), ("means", means), ("factor", factor))
+    )
+    return mixture_logp(value, weights, means, factor, covariance_type=covariance_type)
+
+
+def _mixture_random(weights, means, factor, rng=None, size=None, *, covariance_type):
+    n_components, d = np.shape(means)
+    n = int(np.prod(size)) if size is not None else 1
+    labels = rng.choice(n_components, size=n, p=weights)
+    noise = rng.standard_normal((n, d))
+    if covariance_type == "full":
+        draws = means[labels] + np.einsum("nij,nj->ni", factor[labels], noise)
+    elif covariance_type == "tied":
+        draws = means[labels] + noise @ factor.T
+    elif covariance_type == "diag":
+        draws = means[labels] + noise * factor[labels]
+    else:
+        draws = means[labels] + noise * factor[labels, None]
+    return draws.reshape((*(size or ()), d))

@@ -3,11 +3,11 @@
 import numpy as np
 import pymc as pm
 from pymc.distributions.transforms import ordered
-from pymc_extras.marginal import marginalize
+import pytensor.tensor as pt
 
 from inference.em.priors import BetaDirichletPrior
 
-__all__ = ["two_coins_model"]
+__all__ = ["component_logp", "mixture_logp", "two_coins_model"]
 
 
 def two_coins_model(
@@ -34,8 +34,9 @@ def two_coins_model(
         classic example.
     marginalized : bool
         False: an explicit ``assignment`` (n_experiments,) per experiment.
-        True: the assignments summed out (a mixture likelihood), for MAP and
-        NUTS; recover them with ``pymc_extras.marginal.recover``.
+        True: the assignments summed out, for MAP and NUTS: ``heads`` has the
+        mixture density :func:`mixture_logp`, written directly, which equals
+        the latent model summed over every experiment's coin.
 
     Variables: ``theta`` (coin) ordered increasingly, which removes label
     switching and is why every start must be increasing (pass ``initvals``);
@@ -51,6 +52,47 @@ def two_coins_model(
             weights = np.full(n_coins, 1.0 / n_coins)
         else:
             weights = pm.Dirichlet("weights", a=np.full(n_coins, prior.alpha), dims="coin")
+        if marginalized:
+            pm.CustomDist(
+                "heads",
+                weights,
+                theta,
+                flips,
+                logp=_observed_logp,
+                random=_mixture_random,
+                signature="(k),(k),()->()",
+                dtype="int64",
+                observed=heads,
+                dims="experiment",
+            )
+            return model
         assignment = pm.Categorical("assignment", p=weights, dims="experiment")
         pm.Binomial("heads", n=flips, p=theta[assignment], observed=heads, dims="experiment")
-    return marginalize(model, ["assignment"]) if marginalized else model
+    return model
+
+
+def component_logp(heads, flips, theta):
+    """Log probability of every experiment's heads under every coin, shape (n_experiments, K).
+
+    ``heads`` and ``flips`` (n_experiments,), ``theta`` (K,).
+    """
+    return pm.logp(pm.Binomial.dist(n=flips[:, None], p=theta), heads[:, None])
+
+
+def mixture_logp(heads, flips, weights, theta):
+    """Log probability of every experiment under the mixture, shape (n_experiments,).
+
+    ``logsumexp_k(log w_k + log Binomial(heads_i | flips_i, theta_k))``: the
+    explicit-assignment model summed over each experiment's coin, EM's normaliser.
+    """
+    return pt.logsumexp(pt.log(weights) + component_logp(heads, flips, theta), axis=-1)
+
+
+def _observed_logp(heads, weights, theta, flips):
+    # PyMC hands the coins' parameters with a leading batch axis of length 1.
+    return mixture_logp(heads, flips, weights[0], theta[0])
+
+
+def _mixture_random(weights, theta, flips, rng=None, size=None):
+    coins = rng.choice(len(theta), size=size, p=weights)
+    return rng.binomial(flips, theta[coins])

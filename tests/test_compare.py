@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from inference.compare import compare_gaussian_mixture
+from inference import GaussianMixturePrior, fit_gaussian_mixture
+from inference.compare import EM_TOL, compare_fits, compare_gaussian_mixture
+from inference.em import standard_errors_gaussian
 from models.datasets import default_gaussian_data
+from models.gaussian_mixture import gaussian_mixture_model
 
 from .pymc_helpers import COIN_TRUTH
 
@@ -125,3 +128,48 @@ def test_gaussian_responsibilities_agree_with_posterior_assignments(gaussian_com
     # two agree closely.
     difference = gaussian_comparison.assignments["max_abs_difference"]
     assert difference.mean() < 0.03 and difference.max() < 0.15
+
+
+def test_verdict_on_the_default_data_says_agree(gaussian_comparison):
+    verdict = gaussian_comparison.verdict
+    assert verdict.maps_agree and verdict.max_map_relative_difference <= 1e-4
+    assert verdict.lines()[0].startswith("Verdict: EM's MAP and PyMC's MAP agree")
+    assert "disagree" not in "\n".join(verdict.lines())
+    # Both of PyMC's starts climb to EM's MAP: the same log posterior to the optimizers' tolerance.
+    for log_posterior in verdict.pymc_map_log_posteriors.values():
+        assert log_posterior == pytest.approx(verdict.em_map_log_posterior, abs=1e-6)
+    assert gaussian_comparison.to_json_dict()["verdict"]["maps_agree"] is True
+
+
+def test_verdict_says_disagree_when_em_stops_at_a_lesser_optimum():
+    # From means at -2.6, -2.5 and 0.5, EM's MAP settles with two components on
+    # the left cluster and one spread over the other two (log posterior -688.37,
+    # against -655.54 at the best optimum, which the MLE's starts find).
+    x = GAUSSIAN.x
+    prior = GaussianMixturePrior()
+    em_mle = fit_gaussian_mixture(x, 3, n_init=5, random_state=0, tol=EM_TOL)
+    poor_start = {"weights": np.full(3, 1 / 3), "means": np.array([[-2.6], [-2.5], [0.5]]), "covariances": np.full((3, 1, 1), 0.5)}
+    em_map = fit_gaussian_mixture(x, 3, prior=prior, reg_covar=0.0, init=poor_start, tol=EM_TOL)
+    model, latent = (
+        gaussian_mixture_model(x, 3, prior=prior.resolve(x, 3), marginalized=marginalized) for marginalized in (True, False)
+    )
+    comparison = compare_fits(
+        em_mle,
+        em_map,
+        model,
+        latent,
+        em_map_se=standard_errors_gaussian(em_map, x, prior=prior),
+        draws=100,
+        tune=100,
+        chains=2,
+        random_seed=1,
+        progressbar=False,
+        nuts_sampler=None,
+    )
+    verdict = comparison.verdict
+    assert not verdict.maps_agree and verdict.max_map_relative_difference > 0.1
+    assert verdict.pymc_map_start == "em_mle"
+    assert verdict.pymc_map_log_posterior > verdict.em_map_log_posterior + 30
+    text = "\n".join(verdict.lines())
+    assert text.startswith("Verdict: EM's MAP and PyMC's MAP disagree") and "EM stopped at a lesser optimum" in text
+    assert comparison.to_json_dict()["verdict"]["maps_agree"] is False

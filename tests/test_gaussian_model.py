@@ -6,11 +6,14 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from pymc.model.transform.conditioning import remove_value_transforms
+from pymc_extras.marginal import marginalize
 from pytensor.gradient import jacobian
 from scipy import stats
 from scipy.special import logsumexp
+import xarray as xr
 
 from inference import GaussianMixturePrior, fit_gaussian_mixture
+from inference.bayes import assignment_probabilities
 from inference.em import gaussian
 from models.datasets import simulate_gaussian_mixture
 from models.gaussian_mixture import gaussian_mixture_model
@@ -332,3 +335,48 @@ def test_em_map_equals_pymc_map(make_data):
     pymc_map = map_estimate(model, {name: np.array(em_mle.params[name]) for name in PARAMETERS})
     for name in PARAMETERS:
         np.testing.assert_allclose(pymc_map[name], em_map.params[name], atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("covariance_type, d", [("full", 2), ("tied", 3), ("diag", 2), ("spherical", 2), ("full", 1)])
+def test_marginal_density_equals_the_latent_model_summed_over_assignments(covariance_type, d):
+    # The model NUTS and MAP run on writes the mixture density directly; pymc-extras
+    # sums the explicit-assignment model over each row's assignment. At random
+    # unconstrained points, with priors and Jacobians, the two are the same number.
+    rng = np.random.default_rng(7)
+    x, _ = simulate(rng, 25, d, n_components=3)
+    prior = data_prior(x, 3)
+    fast = gaussian_mixture_model(x, 3, covariance_type=covariance_type, prior=prior, marginalized=True)
+    summed = marginalize(gaussian_mixture_model(x, 3, covariance_type=covariance_type, prior=prior), ["assignment"])
+    with python_backend():
+        fast_logp, summed_logp = fast.compile_logp(), summed.compile_logp()
+        fast_rows = fast.compile_logp(vars=[fast["x"]], sum=False)
+        shapes = fast.eval_rv_shapes()
+    for _ in range(5):
+        point = {value.name: rng.normal(size=shapes[value.name]) for value in fast.value_vars}
+        assert fast_logp(point) == pytest.approx(summed_logp(point), rel=1e-10)
+    # One log-likelihood term per row, as LOO needs.
+    assert fast_rows(point)[0].shape == (25,)
+
+
+def _point_posterior(params, model):
+    """A posterior of 2 chains x 3 draws all at ``params``, dims as the model names them."""
+    return xr.Dataset(
+        {
+            name: (("chain", "draw", *model.named_vars_to_dims[name]), np.broadcast_to(value, (2, 3, *np.shape(value))))
+            for name, value in params.items()
+        }
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_assignment_probabilities_at_a_point_are_ems_responsibilities(covariance_type):
+    # With every draw at EM's estimate, the posterior probability of each
+    # assignment is the E-step's responsibility there: two independent routes,
+    # the explicit-assignment PyMC model and EM's blocked log-space E-step.
+    x, _ = simulate(np.random.default_rng(5), 60, 2, n_components=3)
+    fit = fit_gaussian_mixture(x, 3, covariance_type=covariance_type, n_init=3, random_state=0)
+    latent = gaussian_mixture_model(x, 3, covariance_type=covariance_type, prior=data_prior(x, 3))
+    probability = assignment_probabilities(latent, _point_posterior(fit.params, latent))
+    assert probability.dims == ("obs", "component")
+    np.testing.assert_allclose(probability.values, fit.predict_proba(x), rtol=1e-9, atol=1e-12)

@@ -4,10 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
+import xarray as xr
+from pymc_extras.marginal import marginalize
 from scipy import special
 
 from inference import BetaDirichletPrior, fit_binomial_mixture
-from inference.bayes import find_map
+from inference.bayes import assignment_probabilities, find_map
 from inference.em import binomial
 from models.datasets import SEED_COINS, simulate_coins
 from models.two_coins import two_coins_model
@@ -54,6 +56,24 @@ def test_marginalized_model_sums_the_latent_one_over_assignments(latent, margina
     assert special.logsumexp(joint) == pytest.approx(logp_at(marginal, POINT), rel=1e-12)
 
 
+@pytest.mark.parametrize("fix_weights", [False, True])
+def test_marginal_density_equals_pymc_extras_marginalization(fix_weights):
+    # The marginalized model writes the mixture density directly; pymc-extras sums the
+    # latent model over each experiment's coin. At random unconstrained points, priors
+    # and Jacobians included, they are the same number.
+    rng = np.random.default_rng(3)
+    data = simulate_coins(40, 12, [0.2, 0.5, 0.8], [0.3, 0.3, 0.4], random_state=2)
+    options = dict(n_coins=3, prior=BetaDirichletPrior(2, 3, 1.5), fix_weights=fix_weights)
+    fast = two_coins_model(data.heads, data.flips, marginalized=True, **options)
+    summed = marginalize(two_coins_model(data.heads, data.flips, **options), ["assignment"])
+    with python_backend():
+        fast_logp, summed_logp = fast.compile_logp(), summed.compile_logp()
+        shapes = fast.eval_rv_shapes()
+    for _ in range(5):
+        point = {value.name: rng.normal(size=shapes[value.name]) for value in fast.value_vars}
+        assert fast_logp(point) == pytest.approx(summed_logp(point), rel=1e-10)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_em_log_likelihood_equals_the_model_likelihood(marginal, seed):
     rng = np.random.default_rng(seed)
@@ -91,3 +111,14 @@ def test_em_map_equals_pymc_map_on_simulated_data():
         pymc = find_map(model, {"theta": np.array([0.2, 0.8]), "weights": np.array([0.5, 0.5])})
     np.testing.assert_allclose(pymc["theta"], em.params["theta"], atol=1e-4)
     np.testing.assert_allclose(pymc["weights"], em.params["weights"], atol=1e-4)
+
+
+def test_assignment_probabilities_at_a_point_are_ems_responsibilities(latent):
+    # Every draw at EM's MLE: the posterior probability of each coin is EM's responsibility there.
+    fit = fit_binomial_mixture(SEED_COINS.heads, SEED_COINS.flips, n_init=3, random_state=0)
+    posterior = xr.Dataset(
+        {name: (("chain", "draw", "coin"), np.broadcast_to(fit.params[name], (2, 3, 2))) for name in ("theta", "weights")}
+    )
+    probability = assignment_probabilities(latent, posterior)
+    assert probability.dims == ("experiment", "coin")
+    np.testing.assert_allclose(probability.values, fit.responsibilities, rtol=1e-9, atol=1e-12)
