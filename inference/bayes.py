@@ -13,7 +13,7 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.graph.replace import vectorize_graph
 from scipy import optimize
 import xarray as xr
 
@@ -186,76 +186,68 @@ def sample_posterior(
     into one where two components merge. Chains run in parallel on the
     machine's cores: PyMC's in processes (its default ``cores``), the JAX
     samplers' each on its own XLA device.
+
+    The JAX samplers are called through ``pymc.sampling.jax.sample_jax_nuts``:
+    ``pm.sample`` would first assign PyMC's own step methods, compiling the
+    model for a sampler that does not run (4 s on a 2-D mixture).
     """
     sampler = check_nuts_sampler(nuts_sampler, discrete=bool(model.discrete_value_vars))
-    unjittered = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
-    return pm.sample(
+    options = dict(
         model=model,
         draws=draws,
         tune=tune,
         chains=chains,
         initvals=initvals,
         random_seed=random_seed,
-        nuts_sampler=sampler,
         progressbar=progressbar,
         compute_convergence_checks=False,
-        **unjittered,
     )
+    if sampler in ("numpyro", "blackjax"):
+        from pymc.sampling.jax import sample_jax_nuts
+
+        _jax()
+        return sample_jax_nuts(nuts_sampler=sampler, jitter=False, **options)
+    unjittered = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
+    return pm.sample(nuts_sampler=sampler, **unjittered, **options)
 
 
-def assignment_probabilities(model: pm.Model, posterior: xr.Dataset, *, name: str = "assignment") -> xr.DataArray:
+def assignment_probabilities(log_joint, posterior: xr.Dataset, *, dims: tuple[str, str], coords: dict) -> xr.DataArray:
     """Posterior probability of every sample's assignment, averaged exactly over the draws.
 
-    For each draw, P(assignment_i = k | parameters, data) is computed from the
-    explicit-assignment model itself: its joint density with every sample put
-    in component k, normalised over k. Averaging over chains and draws
-    (Rao-Blackwellized) leaves no Monte Carlo noise from sampling the
-    assignments themselves. Compiled once by JAX, evaluated on blocks of draws.
+    For each draw, P(assignment_i = k | parameters, data) is the log joint
+    ``log w_k + log p(y_i | component k)`` normalised over k; averaging over
+    chains and draws (Rao-Blackwellized) leaves no Monte Carlo noise from
+    sampling the assignments themselves. Compiled once by JAX, evaluated on
+    blocks of draws.
 
     Parameters
     ----------
-    model : pm.Model
-        The model with the explicit assignment ``name`` (the factories' default,
-        ``marginalized=False``).
+    log_joint : callable
+        Keyword arguments named as ``posterior``'s variables (PyTensor tensors
+        of one draw's shapes) to the log joint of shape (n_samples, n_components),
+        such as :func:`models.two_coins.log_joint` with the data bound.
     posterior : xr.Dataset
-        Posterior draws of the model's continuous free variables, dims (chain, draw, ...).
+        Posterior draws of the parameters ``log_joint`` takes, dims (chain, draw, ...).
+    dims : (str, str)
+        Names of the sample and component dimensions of the result.
+    coords : dict
+        Their coordinates.
 
     Returns
     -------
     xr.DataArray of shape (n_samples, n_components)
-        Dims (the assignment's dim, the component dim of the model).
     """
-    assignment = model[name]
-    (sample_dim,) = model.named_vars_to_dims[name]
-    free = [rv for rv in model.free_RVs if rv is not assignment]
-    component_dim = next(d for d in model.named_vars_to_dims[free[0].name] if d != sample_dim)
-    n_components = len(model.coords[component_dim])
-    n_samples = len(model.coords[sample_dim])
-
-    # Each parameter becomes a plain input, then one with a leading axis of draws.
-    parameters = [rv.type() for rv in free]
-    batched = [pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in free]
-    terms = [pm.logp(assignment, assignment)] + [pm.logp(rv, model.rvs_to_values[rv]) for rv in model.observed_RVs]
-    per_sample = sum(term.sum(axis=tuple(range(1, term.ndim))) for term in terms)
-    log_joint = pt.stack(
-        [
-            graph_replace(
-                per_sample,
-                {assignment: pt.full((n_samples,), k, dtype=assignment.dtype), **dict(zip(free, parameters))},
-                strict=False,
-            )
-            for k in range(n_components)
-        ],
-        axis=-1,
-    )
-    log_probability = log_joint - pt.logsumexp(log_joint, axis=-1, keepdims=True)
-    probability = pt.exp(vectorize_graph(log_probability, replace=dict(zip(parameters, batched, strict=True))))
+    names = list(posterior.data_vars)
+    parameters = {name: pt.tensor(dtype="float64", shape=(None,) * (posterior[name].ndim - 2)) for name in names}
+    batched = {name: pt.tensor(dtype="float64", shape=(None, *value.type.shape)) for name, value in parameters.items()}
+    log_probability = pt.special.log_softmax(log_joint(**parameters), axis=-1)
+    probability = pt.exp(vectorize_graph(log_probability, replace={parameters[name]: batched[name] for name in names}))
     _jax()
-    # The model's random generators come along as implicit inputs that no log density reads.
-    probability_fn = pytensor.function(batched, probability, mode="JAX", on_unused_input="ignore")
+    probability_fn = pytensor.function([batched[name] for name in names], probability, mode="JAX")
 
-    draws = [posterior[rv.name].stack(sample=("chain", "draw")).transpose("sample", ...).values for rv in free]
+    draws = [posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values for name in names]
     n_draws = len(draws[0])
+    n_samples, n_components = (len(coords[dim]) for dim in dims)
     block = min(n_draws, max(1, 2**21 // (n_samples * n_components)))
     total = np.zeros((n_samples, n_components))
     for first in range(0, n_draws, block):
@@ -264,8 +256,5 @@ def assignment_probabilities(model: pm.Model, posterior: xr.Dataset, *, name: st
         probabilities = np.asarray(probability_fn(*(values[rows] for values in draws)))
         total += probabilities[: n_draws - first].sum(axis=0)
     return xr.DataArray(
-        total / n_draws,
-        dims=(sample_dim, component_dim),
-        coords={dim: np.asarray(model.coords[dim]) for dim in (sample_dim, component_dim)},
-        name=f"{name}_probability",
+        total / n_draws, dims=dims, coords={dim: np.asarray(coords[dim]) for dim in dims}, name="assignment_probability"
     )

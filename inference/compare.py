@@ -1,13 +1,15 @@
 """EM beside PyMC: MLE, MAP, PyMC's MAP and the NUTS posterior, in one table and one DataTree."""
 
 from dataclasses import dataclass
+from functools import partial
 import os
 
-import arviz as az
+import arviz_stats
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from models import gaussian_mixture, two_coins
 from models.gaussian_mixture import gaussian_mixture_model
 from models.two_coins import two_coins_model
 
@@ -115,7 +117,7 @@ def posterior_table(tree: xr.DataTree, names: list[str], estimates: dict[str, pd
     them, and must hold ``em_map``. Adds the posterior ``mean``, ``sd``, 94%
     HDI, ``r_hat``, ``ess_bulk``, ``em_map_in_hdi`` and ``r_hat_ok``.
     """
-    summary = az.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
+    summary = arviz_stats.summary(tree, var_names=names, ci_kind="hdi", ci_prob=CI_PROB, round_to="none")
     lower, upper = HDI_COLUMNS
     table = pd.DataFrame(estimates).join(summary[["mean", "sd", lower, upper, "r_hat", "ess_bulk"]])
     table["em_map_in_hdi"] = (table[lower] <= table["em_map"]) & (table["em_map"] <= table[upper])
@@ -140,7 +142,7 @@ def compare_fits(
     em_mle: EMResult,
     em_map: EMResult,
     model,
-    latent_model,
+    log_joint,
     *,
     em_map_se: dict[str, np.ndarray],
     draws: int,
@@ -153,8 +155,10 @@ def compare_fits(
     """Run PyMC's MAP and NUTS on the marginalized ``model`` beside two EM fits, and judge them.
 
     ``em_mle`` and ``em_map`` are EM fits of the model's family, with the same
-    data and prior (``em_map``); ``latent_model`` is the same model with its
-    explicit assignments, from which their posterior is computed.
+    data and prior (``em_map``); ``log_joint`` gives, for parameters named
+    as the model's free variables, the log joint of every sample and component
+    (see :func:`inference.bayes.assignment_probabilities`), from which the
+    assignments' posterior is computed.
     PyMC's optimizer runs from EM's MLE and from EM's MAP and keeps the higher
     log posterior: from the MLE, agreement of the two MAPs is a real check;
     from the MAP, a lesser optimum of EM's shows as PyMC's climbing past it
@@ -206,7 +210,14 @@ def compare_fits(
     table.insert(after_hdi, f"wald{round(CI_PROB * 100)}_lb", wald_lower)
     table.insert(after_hdi + 1, f"wald{round(CI_PROB * 100)}_ub", wald_upper)
 
-    posterior_probability = assignment_probabilities(latent_model, tree["posterior"].dataset)
+    sample_dim = model.named_vars_to_dims[model.observed_RVs[0].name][0]
+    component_dim = model.named_vars_to_dims[names[0]][0]
+    posterior_probability = assignment_probabilities(
+        log_joint,
+        tree["posterior"].dataset[names],
+        dims=(sample_dim, component_dim),
+        coords={dim: model.coords[dim] for dim in (sample_dim, component_dim)},
+    )
     sample_dim, component_dim = posterior_probability.dims
     assignments_data = xr.Dataset(
         {
@@ -280,16 +291,15 @@ def compare_two_coins(
     fit = dict(n_components=n_coins, fix_weights=fix_weights, n_init=n_init, random_state=random_seed, tol=EM_TOL)
     em_mle = fit_binomial_mixture(heads, flips, **fit)
     em_map = fit_binomial_mixture(heads, flips, prior=prior, **fit)
-    model, latent_model = (
-        two_coins_model(heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=marginalized)
-        for marginalized in (True, False)
-    )
+    model = two_coins_model(heads, flips, n_coins=n_coins, prior=prior, fix_weights=fix_weights, marginalized=True)
+    equal_weights = {"weights": np.full(n_coins, 1 / n_coins)} if fix_weights else {}
+    log_joint = partial(two_coins.log_joint, np.asarray(heads), np.broadcast_to(flips, np.shape(heads)), **equal_weights)
     em_map_se = standard_errors_binomial(em_map, heads, flips, prior=prior, fix_weights=fix_weights)
     return compare_fits(
         em_mle,
         em_map,
         model,
-        latent_model,
+        log_joint,
         em_map_se=em_map_se,
         draws=draws,
         tune=tune,
@@ -324,18 +334,16 @@ def compare_gaussian_mixture(
     fit = dict(covariance_type=covariance_type, n_init=n_init, random_state=random_seed, tol=EM_TOL)
     em_mle = fit_gaussian_mixture(x, n_components, **fit)
     em_map = fit_gaussian_mixture(x, n_components, prior=prior, reg_covar=0.0, **fit)
-    model, latent_model = (
-        gaussian_mixture_model(
-            x, n_components, covariance_type=covariance_type, prior=prior.resolve(x, n_components), marginalized=marginalized
-        )
-        for marginalized in (True, False)
+    model = gaussian_mixture_model(
+        x, n_components, covariance_type=covariance_type, prior=prior.resolve(x, n_components), marginalized=True
     )
+    log_joint = partial(gaussian_mixture.log_joint, model.rvs_to_values[model["x"]], covariance_type=covariance_type)
     em_map_se = standard_errors_gaussian(em_map, x, prior=prior)
     return compare_fits(
         em_mle,
         em_map,
         model,
-        latent_model,
+        log_joint,
         em_map_se=em_map_se,
         draws=draws,
         tune=tune,

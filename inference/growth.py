@@ -8,7 +8,7 @@ Louis' standard errors at the MAP approach the posterior standard deviations.
 truth.
 """
 
-import arviz as az
+import arviz_stats
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -139,7 +139,7 @@ def convergence_with_data(
             progressbar=progressbar,
             nuts_sampler=nuts_sampler,
         )
-        summary = az.summary(tree, var_names=names, kind="stats", round_to="none")
+        summary = arviz_stats.summary(tree, var_names=names, kind="stats", round_to="none")
         frame = pd.DataFrame(
             {
                 "truth": _labelled(truth, fit.dims, names),

@@ -9,7 +9,7 @@ quantity than EM's mode with the cells integrated out.
 
 from dataclasses import dataclass
 
-import arviz as az
+import arviz_stats
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -118,7 +118,7 @@ def compare_imputation(
     lower, upper = HDI_COLUMNS
 
     imputed = tree["posterior"]["x_unobserved"]
-    interval = az.hdi(imputed.values.reshape(-1, imputed.shape[-1]).T, prob=CI_PROB)
+    interval = arviz_stats.hdi(imputed.values.reshape(-1, imputed.shape[-1]).T, prob=CI_PROB)
     rows, features = np.nonzero(missing)
     labels = np.asarray(columns if columns is not None else range(x.shape[1]))
     cells = pd.DataFrame(

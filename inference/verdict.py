@@ -139,7 +139,7 @@ class Verdict:
         if self.r_hat_ok is None:
             problems.append("r_hat needs at least two chains and was not checked (run --chains 2 or more)")
         elif not self.r_hat_ok:
-            problems.append(f"r_hat {self.max_r_hat:.3f} > {R_HAT_LIMIT} (chains disagree; run more draws or tune steps)")
+            problems.append(f"r_hat {self.max_r_hat:.3f} > {R_HAT_LIMIT} (the chains have not mixed; run more draws or tune steps)")
         if not self.ess_ok:
             problems.append(
                 f"bulk ESS {self.min_ess_bulk:.0f} < {ESS_PER_CHAIN * self.n_chains} ({ESS_PER_CHAIN} per chain; run more draws)"

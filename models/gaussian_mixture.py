@@ -9,7 +9,7 @@ from pytensor.tensor.linalg import solve_triangular
 
 from models.transforms import OrderedFirstCoordinate, inverse_wishart
 
-__all__ = ["component_logp", "gaussian_mixture_model", "mixture_logp"]
+__all__ = ["component_logp", "covariance_factor", "gaussian_mixture_model", "log_joint", "mixture_logp"]
 
 
 def gaussian_mixture_model(
@@ -97,7 +97,7 @@ def gaussian_mixture_model(
         dims = covariance_dims[covariance_type]
         if covariance_type in ("full", "tied"):
             covariances = inverse_wishart("covariances", nu, prior_scale, dims=dims)
-            factor = pt.linalg.cholesky(covariances)
+            factor = covariance_factor(covariances, covariance_type)
             means = pm.MvNormal("means", mu=prior_mean, chol=factor / np.sqrt(kappa), **means_kwargs)
         else:
             if covariance_type == "diag":
@@ -105,7 +105,7 @@ def gaussian_mixture_model(
             else:
                 beta = np.trace(prior_scale) / (2 * d)
             covariances = pm.InverseGamma("covariances", alpha=nu / 2, beta=beta, dims=dims)
-            factor = pt.sqrt(covariances)
+            factor = covariance_factor(covariances, covariance_type)
             sigma = factor if covariance_type == "diag" else factor[:, None]
             means = pm.Normal("means", mu=prior_mean, sigma=sigma / np.sqrt(kappa), **means_kwargs)
         if marginalized or n_components == 1:
@@ -141,6 +141,29 @@ _SIGNATURES = {
     "spherical": "(k),(k,d),(k)->(d)",
 }
 """The mixture's parameters by covariance type: weights, means, and the covariances' factor."""
+
+
+def covariance_factor(covariances, covariance_type):
+    """The covariances' square root: lower Cholesky factors (full, tied) or standard deviations (diag, spherical).
+
+    A Cholesky factor of the covariance variable's own value costs nothing:
+    its transform builds the matrix from a factor marked lower triangular,
+    and PyTensor's rewrites return that factor.
+    """
+    if covariance_type in ("full", "tied"):
+        return pt.linalg.cholesky(covariances)
+    return pt.sqrt(covariances)
+
+
+def log_joint(x, *, covariance_type, weights, means, covariances):
+    """``log w_k + log N(x_i | mu_k, Sigma_k)`` for every row and component, shape (n, K).
+
+    ``x`` (n, d) data; the parameters as the model names and shapes them.
+    Normalised over k, it is each row's posterior assignment probability given
+    the parameters.
+    """
+    factor = covariance_factor(covariances, covariance_type)
+    return pt.log(weights) + component_logp(x, means, factor, covariance_type=covariance_type)
 
 
 def component_logp(value, means, factor, *, covariance_type):

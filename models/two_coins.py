@@ -7,7 +7,7 @@ import pytensor.tensor as pt
 
 from inference.em.priors import BetaDirichletPrior
 
-__all__ = ["component_logp", "mixture_logp", "two_coins_model"]
+__all__ = ["component_logp", "log_joint", "mixture_logp", "two_coins_model"]
 
 
 def two_coins_model(
@@ -79,13 +79,21 @@ def component_logp(heads, flips, theta):
     return pm.logp(pm.Binomial.dist(n=flips[:, None], p=theta), heads[:, None])
 
 
+def log_joint(heads, flips, *, weights, theta):
+    """``log w_k + log Binomial(heads_i | flips_i, theta_k)`` for every experiment and coin, shape (n_experiments, K).
+
+    Normalised over k, it is each experiment's posterior assignment probability given the parameters.
+    """
+    return pt.log(weights) + component_logp(heads, flips, theta)
+
+
 def mixture_logp(heads, flips, weights, theta):
     """Log probability of every experiment under the mixture, shape (n_experiments,).
 
     ``logsumexp_k(log w_k + log Binomial(heads_i | flips_i, theta_k))``: the
     explicit-assignment model summed over each experiment's coin, EM's normaliser.
     """
-    return pt.logsumexp(pt.log(weights) + component_logp(heads, flips, theta), axis=-1)
+    return pt.logsumexp(log_joint(heads, flips, weights=weights, theta=theta), axis=-1)
 
 
 def _observed_logp(heads, weights, theta, flips):

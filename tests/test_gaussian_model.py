@@ -1,5 +1,7 @@
 """The Gaussian mixture PyMC model: its density against SciPy, its transforms, its MAP."""
 
+from functools import partial
+
 import numpy as np
 import pymc as pm
 import pytensor
@@ -16,7 +18,7 @@ from inference import GaussianMixturePrior, fit_gaussian_mixture
 from inference.bayes import assignment_probabilities
 from inference.em import gaussian
 from models.datasets import simulate_gaussian_mixture
-from models.gaussian_mixture import gaussian_mixture_model
+from models.gaussian_mixture import gaussian_mixture_model, log_joint
 from models.transforms import CholeskyCovariance, OrderedFirstCoordinate
 
 from .pymc_helpers import python_backend
@@ -373,10 +375,15 @@ def _point_posterior(params, model):
 def test_assignment_probabilities_at_a_point_are_ems_responsibilities(covariance_type):
     # With every draw at EM's estimate, the posterior probability of each
     # assignment is the E-step's responsibility there: two independent routes,
-    # the explicit-assignment PyMC model and EM's blocked log-space E-step.
+    # the model's batched component densities and EM's blocked log-space E-step.
     x, _ = simulate(np.random.default_rng(5), 60, 2, n_components=3)
     fit = fit_gaussian_mixture(x, 3, covariance_type=covariance_type, n_init=3, random_state=0)
     latent = gaussian_mixture_model(x, 3, covariance_type=covariance_type, prior=data_prior(x, 3))
-    probability = assignment_probabilities(latent, _point_posterior(fit.params, latent))
+    probability = assignment_probabilities(
+        partial(log_joint, x, covariance_type=covariance_type),
+        _point_posterior(fit.params, latent),
+        dims=("obs", "component"),
+        coords=latent.coords,
+    )
     assert probability.dims == ("obs", "component")
     np.testing.assert_allclose(probability.values, fit.predict_proba(x), rtol=1e-9, atol=1e-12)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pymc as pm
+import pymc.sampling.jax
 import pytest
 
 from inference import bayes, samplers
@@ -37,15 +38,19 @@ def _models():
     return continuous, discrete
 
 
-def test_the_chosen_sampler_reaches_pm_sample_with_an_unjittered_start(monkeypatch):
+def test_the_chosen_sampler_runs_with_an_unjittered_start(monkeypatch):
+    # The JAX samplers go straight to PyMC's JAX driver; the others through pm.sample.
     calls = []
     monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(pymc.sampling.jax, "sample_jax_nuts", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(samplers.importlib.util, "find_spec", lambda name: name)
     continuous, discrete = _models()
-    for model, nuts_sampler in [(continuous, None), (continuous, "pymc"), (discrete, None)]:
+    for model, nuts_sampler in [(continuous, None), (continuous, "pymc"), (discrete, None), (continuous, "nutpie")]:
         bayes.sample_posterior(model, initvals={}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler=nuts_sampler)
-    assert [call["nuts_sampler"] for call in calls] == ["numpyro", "pymc", "pymc"]
-    assert calls[0]["nuts"] == {"jitter": False} and "init" not in calls[0]
+    assert [call["nuts_sampler"] for call in calls] == ["numpyro", "pymc", "pymc", "nutpie"]
+    assert calls[0]["jitter"] is False and "init" not in calls[0]
     assert calls[1]["init"] == calls[2]["init"] == "adapt_diag" and "nuts" not in calls[1]
+    assert calls[3]["nuts"] == {"jitter": False}
 
 
 def test_discrete_variables_need_pymcs_compound_step():

@@ -1,5 +1,6 @@
 """The two-coin PyMC model: its structure, its density against EM's, and its MAP against EM's."""
 
+from functools import partial
 import itertools
 
 import numpy as np
@@ -12,7 +13,7 @@ from inference import BetaDirichletPrior, fit_binomial_mixture
 from inference.bayes import assignment_probabilities, find_map
 from inference.em import binomial
 from models.datasets import SEED_COINS, simulate_coins
-from models.two_coins import two_coins_model
+from models.two_coins import log_joint, two_coins_model
 
 from .pymc_helpers import logp_at, python_backend
 
@@ -119,6 +120,8 @@ def test_assignment_probabilities_at_a_point_are_ems_responsibilities(latent):
     posterior = xr.Dataset(
         {name: (("chain", "draw", "coin"), np.broadcast_to(fit.params[name], (2, 3, 2))) for name in ("theta", "weights")}
     )
-    probability = assignment_probabilities(latent, posterior)
+    probability = assignment_probabilities(
+        partial(log_joint, SEED_COINS.heads, SEED_COINS.flips), posterior, dims=("experiment", "coin"), coords=latent.coords
+    )
     assert probability.dims == ("experiment", "coin")
     np.testing.assert_allclose(probability.values, fit.responsibilities, rtol=1e-9, atol=1e-12)
