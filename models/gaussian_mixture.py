@@ -7,6 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.linalg import solve_triangular
 
+from models.mixture import logsumexp
 from models.transforms import OrderedFirstCoordinate, inverse_wishart
 
 __all__ = ["component_logp", "covariance_factor", "gaussian_mixture_model", "log_joint", "mixture_logp"]
@@ -197,7 +198,7 @@ def mixture_logp(value, weights, means, factor, *, covariance_type):
     model summed over each row's assignment, EM's normaliser.
     """
     joint = pt.log(weights) + component_logp(value, means, factor, covariance_type=covariance_type)
-    return pt.logsumexp(joint, axis=-1)
+    return logsumexp(joint, axis=-1)
 
 
 def _observed_logp(value, weights, means, factor, *, covariance_type):

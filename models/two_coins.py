@@ -6,6 +6,7 @@ from pymc.distributions.transforms import ordered
 import pytensor.tensor as pt
 
 from inference.em.priors import BetaDirichletPrior
+from models.mixture import logsumexp
 
 __all__ = ["component_logp", "log_joint", "mixture_logp", "two_coins_model"]
 
@@ -47,7 +48,9 @@ def two_coins_model(
     flips = np.broadcast_to(np.asarray(flips), heads.shape)
     coords = {"coin": np.arange(n_coins), "experiment": np.arange(heads.size)}
     with pm.Model(coords=coords) as model:
-        theta = pm.Beta("theta", alpha=prior.a, beta=prior.b, dims="coin", transform=ordered)
+        # NumPy float64 scalars: PyTensor makes a Python float that fits float32
+        # exactly (such as 2.0) a float32 constant, 4e-8 off in log Beta(2, 2).
+        theta = pm.Beta("theta", alpha=np.float64(prior.a), beta=np.float64(prior.b), dims="coin", transform=ordered)
         if fix_weights:
             weights = np.full(n_coins, 1.0 / n_coins)
         else:
@@ -93,7 +96,7 @@ def mixture_logp(heads, flips, weights, theta):
     ``logsumexp_k(log w_k + log Binomial(heads_i | flips_i, theta_k))``: the
     explicit-assignment model summed over each experiment's coin, EM's normaliser.
     """
-    return pt.logsumexp(log_joint(heads, flips, weights=weights, theta=theta), axis=-1)
+    return logsumexp(log_joint(heads, flips, weights=weights, theta=theta), axis=-1)
 
 
 def _observed_logp(heads, weights, theta, flips):

@@ -125,3 +125,20 @@ def test_assignment_probabilities_at_a_point_are_ems_responsibilities(latent):
     )
     assert probability.dims == ("experiment", "coin")
     np.testing.assert_allclose(probability.values, fit.responsibilities, rtol=1e-9, atol=1e-12)
+
+
+def test_jax_gradient_under_jit_is_pytensors_gradient():
+    # NUTS by numpyro differentiates the model with JAX under jit. A logsumexp
+    # shifted by max had a 0/0 gradient there at 2000 experiments; PyTensor's
+    # own symbolic gradient is the reference.
+    import jax
+    from pymc.sampling.jax import get_jaxified_logp
+
+    data = simulate_coins(2000, 10, [0.35, 0.65], [0.5, 0.5], random_state=1)
+    model = two_coins_model(data.heads, data.flips, prior=BetaDirichletPrior(2, 2, 1), marginalized=True)
+    point = {"theta_chain__": np.array([-0.5, -0.3]), "weights_simplex__": np.array([0.2])}
+    logp = get_jaxified_logp(model)
+    gradient = jax.jit(jax.grad(lambda *values: logp(values), argnums=(0, 1)))(*point.values())
+    with python_backend():
+        reference = model.compile_dlogp()(point)
+    np.testing.assert_allclose(np.concatenate(gradient), reference, rtol=1e-9)
