@@ -173,12 +173,11 @@ def compare_fits(
     }
     pymc_map_start = max(optima, key=lambda start: optima[start].log_posterior)
     pymc_map = optima[pymc_map_start].params
-    em_map_point = {name: np.asarray(em_map.params[name]) for name in names}
+    em_map_point = {name: np.array(em_map.params[name]) for name in names}
     em_map_log_posterior = objective.log_posterior(em_map_point)
-    start = {name: np.array(em_map.params[name]) for name in names}
     tree = sample_posterior(
         model,
-        initvals=start,
+        initvals=em_map_point,
         draws=draws,
         tune=tune,
         chains=chains,
@@ -218,7 +217,6 @@ def compare_fits(
         dims=(sample_dim, component_dim),
         coords={dim: model.coords[dim] for dim in (sample_dim, component_dim)},
     )
-    sample_dim, component_dim = posterior_probability.dims
     assignments_data = xr.Dataset(
         {
             "posterior_probability": posterior_probability,

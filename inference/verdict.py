@@ -154,14 +154,13 @@ class Verdict:
         return "  Posterior: not acceptable: " + "; ".join(problems) + "."
 
     def _chains_line(self) -> str:
-        names = {"em_map": "EM's MAP", "pymc_map": "PyMC's MAP"}
         groups: dict[str, list[int]] = {}
         for chain, optimum in enumerate(self.chains_near):
             groups.setdefault(optimum, []).append(chain)
         if len(groups) == 1:
             (optimum,) = groups
-            return f"  Chains: all {self.n_chains} sit nearest {names.get(optimum, optimum)}."
-        parts = [f"{', '.join(map(str, chains))} nearest {names.get(optimum, optimum)}" for optimum, chains in groups.items()]
+            return f"  Chains: all {self.n_chains} sit nearest {_optimum_name(optimum)}."
+        parts = [f"{', '.join(map(str, chains))} nearest {_optimum_name(optimum)}" for optimum, chains in groups.items()]
         return "  Chains: " + "; ".join(parts) + " (the chains explore different optima)."
 
     def to_json_dict(self) -> dict:
@@ -183,6 +182,13 @@ class Verdict:
             "chains_near": list(self.chains_near),
             "text": self.lines(),
         }
+
+
+def _optimum_name(optimum: str) -> str:
+    """``em_map``, ``pymc_map`` or ``em_optimum_i`` in words."""
+    if optimum.startswith("em_optimum_"):
+        return f"optimum {optimum.rpartition('_')[2]} of EM's starts (not its best)"
+    return {"em_map": "EM's MAP", "pymc_map": "PyMC's MAP"}[optimum]
 
 
 def chains_near(posterior, em_optima: pd.DataFrame, pymc_map: pd.Series | None) -> tuple[str, ...]:

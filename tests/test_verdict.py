@@ -68,3 +68,8 @@ def test_divergences_low_ess_and_r_hat_each_fail_the_posterior():
     assert not verdict(max_r_hat=1.2).posterior_ok
     line = verdict(divergences=3, min_ess_bulk=120.0, max_r_hat=1.2).lines()[1]
     assert "3 divergent transitions" in line and "bulk ESS 120 < 400" in line and "r_hat 1.200 > 1.01" in line
+
+
+def test_chains_near_a_lesser_optimum_of_ems_starts_are_named_in_words():
+    line = verdict(chains_near=("em_optimum_2",) * 4).lines()[-1]
+    assert line == "  Chains: all 4 sit nearest optimum 2 of EM's starts (not its best)."
