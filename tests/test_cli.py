@@ -144,7 +144,8 @@ def test_compare_two_coins_writes_table_and_file(capsys, tmp_path):
         capsys, "compare", "two-coins", "--draws", "200", "--tune", "200", "--chains", "2", "--output", str(path)
     )
     assert status == 0
-    assert out.startswith("Parameters: EM (MLE, MAP)")
+    assert out.startswith("Verdict: EM's MAP and PyMC's MAP agree")
+    assert "\n\nParameters: EM (MLE, MAP)" in out
     assert "em_mle" in out and "0.519583" in out and "0.796789" in out
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["seed.nc"]
     assert path.stat().st_mode & 0o777 == 0o644
@@ -157,7 +158,8 @@ def test_pymcs_progress_table_goes_to_stderr_not_with_the_results(capsys):
         capsys, "compare", "two-coins", "--sampler", "pymc", "--draws", "50", "--tune", "50", "--chains", "1"
     )
     assert status == 0
-    assert out.startswith("Parameters: EM (MLE, MAP)") and "draws/s" not in out
+    assert out.startswith("Verdict: ") and "draws/s" not in out
+    assert "r_hat needs at least two chains and was not checked" in out
     assert "draws/s" in err
 
 
