@@ -29,7 +29,7 @@ from .em import (
 )
 from .em.checks import check_positive_int, check_random_state
 
-__all__ = ["DEFAULT_TRUTH", "PROBLEMS", "convergence_with_data"]
+__all__ = ["DEFAULT_TRUTH", "PROBLEMS", "convergence_with_data", "labelled", "simulate_and_fit"]
 
 PROBLEMS = ("two-coins", "gmm")
 
@@ -47,7 +47,7 @@ FLIPS = 20
 """Flips per simulated two-coin experiment."""
 
 
-def _fit_and_model(problem: str, n: int, truth: dict, prior, rng: np.random.Generator, n_init: int):
+def simulate_and_fit(problem: str, n: int, truth: dict, prior, rng: np.random.Generator, n_init: int):
     """Simulate n rows, fit EM's MAP with its standard errors, and build the marginalized model."""
     if problem == "two-coins":
         prior = BetaDirichletPrior() if prior is None else prior
@@ -69,7 +69,7 @@ def _fit_and_model(problem: str, n: int, truth: dict, prior, rng: np.random.Gene
     return fit, se, model
 
 
-def _labelled(values, dims, names: list[str]) -> pd.Series:
+def labelled(values, dims, names: list[str]) -> pd.Series:
     """The entries of ``values[name]`` for every name, labelled ``name[i, j]`` as ArviZ labels them."""
     return _estimates(xr.Dataset({name: (dims[name], np.asarray(values[name])) for name in names}), names)
 
@@ -127,7 +127,7 @@ def convergence_with_data(
     rng = check_random_state(random_seed, "random_seed")
     frames = {}
     for n in n_values:
-        fit, se, model = _fit_and_model(problem, n, truth, prior, rng, n_init)
+        fit, se, model = simulate_and_fit(problem, n, truth, prior, rng, n_init)
         names = [rv.name for rv in model.free_RVs]
         tree = sample_posterior(
             model,
@@ -142,10 +142,10 @@ def convergence_with_data(
         summary = arviz_stats.summary(tree, var_names=names, kind="stats", round_to="none")
         frame = pd.DataFrame(
             {
-                "truth": _labelled(truth, fit.dims, names),
-                "em_map": _labelled(fit.params, fit.dims, names),
+                "truth": labelled(truth, fit.dims, names),
+                "em_map": labelled(fit.params, fit.dims, names),
                 "posterior_mean": summary["mean"],
-                "em_map_se": _labelled(se, fit.dims, names),
+                "em_map_se": labelled(se, fit.dims, names),
                 "posterior_sd": summary["sd"],
             }
         )

@@ -23,6 +23,7 @@ from .em.information import _full_covariances
 from .io import write_atomically
 
 __all__ = [
+    "save_figure",
     "plot_assignments",
     "plot_data_fit",
     "plot_objective_trace",
@@ -171,7 +172,7 @@ def plot_data_fit(comparison: Comparison, *, x=None) -> Figure:
     return figure
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
     """Write ``figure`` as PNG to ``path`` atomically: a failed write leaves no file behind."""
     write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=DPI))
 
@@ -198,6 +199,6 @@ def save_plots(comparison: Comparison, directory: str | os.PathLike, *, x=None) 
     paths = []
     for name, plot in plots.items():
         path = directory / f"{name}.png"
-        _save(plot(comparison), path)
+        save_figure(plot(comparison), path)
         paths.append(path)
     return paths
