@@ -1,4 +1,4 @@
-"""em-bayes inference: hand-written EM, PyMC runners and their comparison.
+"""em-bayes inference: hand-written EM, PyMC runners, their comparison, and scikit-learn estimators.
 
 The EM core (:mod:`inference.em`) needs only NumPy and SciPy and is imported
 eagerly; the PyMC side is imported on first use, so EM alone starts fast.
@@ -17,7 +17,15 @@ from .em import (
     fit_gaussian_mixture,
 )
 
-_LAZY = {"Comparison": "compare", "compare_gaussian_mixture": "compare", "compare_two_coins": "compare"}
+_LAZY = {
+    "BinomialMixtureEM": "estimators",
+    "Comparison": "compare",
+    "GaussianMixtureEM": "estimators",
+    "compare_fits": "compare",
+    "compare_gaussian_mixture": "compare",
+    "compare_two_coins": "compare",
+    "coverage_study": "coverage",
+}
 
 __all__ = [
     "BetaDirichletPrior",

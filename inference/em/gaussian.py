@@ -753,7 +753,7 @@ def m_step(
 # The result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GaussianMixtureResult(EMResult):
     """An EM estimate of a Gaussian mixture; see :class:`EMResult`.
 
@@ -771,6 +771,12 @@ class GaussianMixtureResult(EMResult):
         """Build the result from the loop's best run and all runs; see :meth:`EMResult.from_run`."""
         base = EMResult.from_run(best, runs, **kwargs)
         return cls(**{field.name: getattr(base, field.name) for field in fields(base)}, covariance_type=covariance_type)
+
+    def _described(self) -> str:
+        """What was fitted, for the repr: the number of components, the covariance type and the data's shape."""
+        n_samples, n_features = self.responsibilities.shape[0], self.params["means"].shape[1]
+        shape = f"{n_samples} rows x {n_features} features"
+        return f"{super()._described()}, covariance_type={self.covariance_type!r}, {shape}"
 
     def _checked(self, x) -> np.ndarray:
         """New data ``x`` as (n_samples, n_features), with this fit's number of features."""

@@ -284,7 +284,7 @@ def impute(
     return np.where(missing, mean, x), np.where(missing, within + between, 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ImputedGaussianMixtureResult(GaussianMixtureResult):
     """A Gaussian mixture fitted to incomplete data; see :class:`GaussianMixtureResult`.
 
