@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -667,12 +668,19 @@ def _discard_stdout() -> None:
     os.close(devnull)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on standard error, as errors are printed, without Python's source line."""
+    print(f"em-bayes: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def _run(argv: list[str] | None) -> int:
     """Parse ``argv``, run the command it names and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _COMMANDS[args.command, args.problem](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            _COMMANDS[args.command, args.problem](args)
     except ValueError as error:
         print(f"em-bayes: error: {error}", file=sys.stderr)
         return 2

@@ -346,3 +346,13 @@ def test_choose_two_coins_tabulates_bic_and_loo(capsys):
     rows = json.loads(out)
     assert [row["components"] for row in rows] == [1, 2]
     assert {"bic", "aic", "elpd_loo", "best_by_bic", "best_by_loo"} <= set(rows[0])
+
+
+def test_warnings_are_one_line_each_on_stderr(capsys, tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text("a\n1\n1\n2\n2\n3\n3\n1\n2\n")
+    status, _, err = run(capsys, "fit", "gmm", "--data", str(path), "--components", "5")
+    assert status == 0
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("em-bayes: warning: n_components: 5 components but only 3 distinct rows")
+    assert all(line.startswith("em-bayes: warning: ") for line in lines), err
