@@ -377,7 +377,7 @@ def _report_assignments(comparison, args, output, plots) -> None:
 
 def _compare_two_coins(args) -> None:
     heads, flips = _coin_data(args)
-    output = None if args.output is None else check_output_path(args.output)
+    output = None if args.output is None else check_output_path(args.output, inputs=(args.data,) if args.data else ())
     plots = None if args.plots is None else check_output_directory(args.plots, "--plots")
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (A,B[,ALPHA]), not none")
@@ -480,7 +480,7 @@ def _fit_gmm(args) -> None:
 
 def _compare_gmm(args) -> None:
     x, columns, n_components = _gaussian_data(args)
-    output = None if args.output is None else check_output_path(args.output)
+    output = None if args.output is None else check_output_path(args.output, inputs=(args.data,) if args.data else ())
     plots = None if args.plots is None else check_output_directory(args.plots, "--plots")
     if args.prior is None:
         raise ValueError("--prior: the comparison needs a proper prior for PyMC (default), not none")

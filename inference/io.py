@@ -29,16 +29,19 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
     A byte-order mark before the header is ignored; a column name may appear only once.
     """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"--data: no such file: {path}")
-    if path.is_dir():
-        raise ValueError(f"--data: {path} is a directory, not a CSV file")
     try:
+        if not path.exists():
+            raise ValueError(f"--data: no such file: {path}")
+        if path.is_dir():
+            raise ValueError(f"--data: {path} is a directory, not a CSV file")
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, skipinitialspace=True, strict=True)
             rows = [(reader.line_num, row) for row in reader if row]
     except (csv.Error, UnicodeDecodeError) as error:
         raise ValueError(f"--data: {path} does not parse as CSV ({error})") from None
+    except OSError as error:
+        # Unreadable file or folder, a name longer than the file system allows, ...
+        raise ValueError(f"--data: cannot read {path} ({error.strerror})") from None
     if not rows:
         raise ValueError(f"--data: {path} is empty")
     (_, header), *body = rows
@@ -151,18 +154,36 @@ def check_output_directory(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
+_TEMPORARY_NAME_EXTRA = len("..") + 8 + len(".tmp")
+"""What :func:`write_atomically`'s temporary name adds to the target's: dots, tempfile's 8 random characters, suffix."""
+
+
+def check_output_path(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     """``path`` as a Path to a file that can be created, in a folder that exists, checked before any work.
 
-    An existing target must be a regular file, which the result then replaces.
+    An existing target must be a regular file, which the result then replaces,
+    and none of ``inputs`` (the files the command reads). The temporary name
+    the result is first written to must fit the file system too.
     """
+    if str(path).endswith(("/", os.sep)):
+        raise ValueError(f"--output: {path} ends with a separator; name a file")
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"--output: {path} is a directory")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"--output: {path} exists and is not a regular file (a device, pipe or socket)")
-    if not path.parent.is_dir():
-        raise ValueError(f"--output: folder {path.parent} does not exist")
+    try:
+        if path.is_dir():
+            raise ValueError(f"--output: {path} is a directory")
+        if path.exists() and not path.is_file():
+            raise ValueError(f"--output: {path} exists and is not a regular file (a device, pipe or socket)")
+        if any(path.exists() and Path(source).exists() and path.samefile(source) for source in inputs):
+            raise ValueError(f"--output: {path} is the input file; choose another name")
+        if not path.parent.is_dir():
+            raise ValueError(f"--output: folder {path.parent} does not exist")
+        longest = os.pathconf(path.parent, "PC_NAME_MAX")
+    except OSError as error:
+        raise ValueError(f"--output: cannot use {path} ({error.strerror})") from None
+    if len(os.fsencode(path.name)) + _TEMPORARY_NAME_EXTRA > longest:
+        raise ValueError(
+            f"--output: the name {path.name[:40]}... is too long: at most {longest - _TEMPORARY_NAME_EXTRA} bytes here"
+        )
     check_output_directory(path.parent, "--output")
     return path
 

@@ -356,3 +356,32 @@ def test_warnings_are_one_line_each_on_stderr(capsys, tmp_path):
     lines = err.strip().splitlines()
     assert lines[0].startswith("em-bayes: warning: n_components: 5 components but only 3 distinct rows")
     assert all(line.startswith("em-bayes: warning: ") for line in lines), err
+
+
+def test_output_naming_the_input_a_folder_or_too_long_a_name_is_refused_before_work(capsys, tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n2\n3\n4\n")
+    before = data.read_bytes()
+    message = run_error(capsys, "compare", "gmm", "--data", str(data), "--output", str(data))
+    assert message == f"em-bayes: error: --output: {data} is the input file; choose another name"
+    assert data.read_bytes() == before
+    message = run_error(capsys, "compare", "gmm", "--output", f"{tmp_path}/name/")
+    assert message.endswith("ends with a separator; name a file")
+    message = run_error(capsys, "compare", "gmm", "--output", str(tmp_path / ("a" * 250 + ".nc")))
+    assert "is too long: at most" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+
+
+def test_unreadable_or_too_long_data_paths_are_one_line(capsys, tmp_path, monkeypatch):
+    message = run_error(capsys, "fit", "gmm", "--data", str(tmp_path / ("a" * 300 + ".csv")))
+    assert message.startswith("em-bayes: error: --data: cannot read") and message.endswith("(File name too long)")
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n2\n")
+
+    def refuse(*args, **kwargs):
+        # As an unreadable file answers; the tests run as root, whom permissions do not stop.
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(data), "open", refuse)
+    message = run_error(capsys, "fit", "gmm", "--data", str(data))
+    assert message == f"em-bayes: error: --data: cannot read {data} (Permission denied)"
