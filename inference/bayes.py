@@ -55,6 +55,10 @@ def _jax():
     return jax
 
 
+_EDGE = 10.0
+"""Where an infinite unconstrained value is put instead: e^-10 of a scale from a gap of 0 or a boundary."""
+
+
 @dataclass(frozen=True)
 class MapOptimum:
     """One run of the MAP optimizer.
@@ -109,7 +113,22 @@ class MapObjective:
                 model=self.model, overrides=point, jitter_rvs=set(), return_transformed=True
             )
         values = to_values(0)
-        return [np.asarray(values[v.name], dtype=float) for v in self.model.value_vars]
+        # Equal components (a merged optimum) or a value on the boundary map to
+        # infinite unconstrained values, where neither L-BFGS nor NUTS can start.
+        return [
+            np.nan_to_num(np.asarray(values[v.name], dtype=float), nan=0.0, posinf=_EDGE, neginf=-_EDGE)
+            for v in self.model.value_vars
+        ]
+
+    def interior(self, point: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool]:
+        """``point`` moved into the model's interior, and whether it had to move.
+
+        Only a point the unconstrained space cannot hold moves: ordered
+        components that are equal get a gap of about e^-10 of their scale,
+        and a value on a boundary moves about e^-10 inside it.
+        """
+        moved = self.natural(self.unconstrained(point))
+        return moved, not all(np.array_equal(moved[name], np.asarray(point[name], dtype=float)) for name in moved)
 
     def natural(self, values: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The free variables at unconstrained ``values``, in their natural space."""

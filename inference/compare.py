@@ -175,9 +175,10 @@ def compare_fits(
     pymc_map = optima[pymc_map_start].params
     em_map_point = {name: np.array(em_map.params[name]) for name in names}
     em_map_log_posterior = objective.log_posterior(em_map_point)
+    start, start_nudged = objective.interior(em_map_point)
     tree = sample_posterior(
         model,
-        initvals=em_map_point,
+        initvals=start,
         draws=draws,
         tune=tune,
         chains=chains,
@@ -246,6 +247,7 @@ def compare_fits(
         em_map_log_posterior=em_map_log_posterior,
         pymc_map_log_posteriors={start: optimum.log_posterior for start, optimum in optima.items()},
         pymc_map_start=pymc_map_start,
+        start_nudged=start_nudged,
         n_chains=tree["posterior"].sizes["chain"],
         divergences=int(tree["sample_stats"]["diverging"].sum()),
         max_r_hat=float(table["r_hat"].max()),

@@ -58,6 +58,10 @@ class Verdict:
         PyMC's optimum from each start (``"em_mle"``, ``"em_map"``): its log posterior.
     pymc_map_start : str
         The start whose optimum had the higher log posterior: PyMC's MAP.
+    start_nudged : bool
+        Whether EM's MAP had to be moved into the model's interior to start
+        NUTS (equal components, which the ordering cannot hold, or a value on
+        a boundary).
     n_chains, divergences : int
         Chains sampled and divergent transitions over all of them.
     max_r_hat, min_ess_bulk : float
@@ -74,6 +78,7 @@ class Verdict:
     em_map_log_posterior: float
     pymc_map_log_posteriors: dict[str, float]
     pymc_map_start: str
+    start_nudged: bool
     n_chains: int
     divergences: int
     max_r_hat: float
@@ -127,6 +132,11 @@ class Verdict:
                     f"{self.pymc_map_log_posterior:.6f}): PyMC's optimizer stopped at a lesser optimum or a saddle; "
                     "EM's MAP stands, and the pymc_map column does not check it."
                 )
+        if self.start_nudged:
+            lines.append(
+                "  EM's MAP has equal components or a value on a boundary, which the model's ordering cannot hold: "
+                "NUTS started from it nudged into the interior (by about e^-10)."
+            )
         lines.append(self._posterior_line())
         lines.append(
             f"  EM's MAP lies inside the posterior's 94% HDI for {self.em_map_in_hdi} of {self.n_parameters} parameters."
@@ -172,6 +182,7 @@ class Verdict:
             "em_map_log_posterior": self.em_map_log_posterior,
             "pymc_map_log_posteriors": dict(self.pymc_map_log_posteriors),
             "pymc_map_start": self.pymc_map_start,
+            "start_nudged": self.start_nudged,
             "r_hat_ok": self.r_hat_ok,
             "max_r_hat": None if np.isnan(self.max_r_hat) else self.max_r_hat,
             "ess_ok": self.ess_ok,

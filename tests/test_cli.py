@@ -385,3 +385,15 @@ def test_unreadable_or_too_long_data_paths_are_one_line(capsys, tmp_path, monkey
     monkeypatch.setattr(type(data), "open", refuse)
     message = run_error(capsys, "fit", "gmm", "--data", str(data))
     assert message == f"em-bayes: error: --data: cannot read {data} (Permission denied)"
+
+
+@pytest.mark.slow
+def test_all_heads_merge_the_coins_and_the_comparison_still_runs(capsys):
+    # EM's MAP puts both coins at 21/22, which the ordered theta cannot hold: NUTS and
+    # PyMC's optimizer start from it nudged into the interior, and the verdict says so.
+    status, out, _ = run(
+        capsys, "compare", "two-coins", "--heads", "10,10,10,10", "--draws", "100", "--tune", "100", "--chains", "2"
+    )
+    assert status == 0
+    assert out.startswith("Verdict: EM's MAP and PyMC's MAP agree")
+    assert "nudged into the interior" in out and "nan" not in out.lower()

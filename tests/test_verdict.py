@@ -12,6 +12,7 @@ def verdict(**changes):
         em_map_log_posterior=-655.541056,
         pymc_map_log_posteriors={"em_mle": -655.541056, "em_map": -655.541056},
         pymc_map_start="em_mle",
+        start_nudged=False,
         n_chains=4,
         divergences=0,
         max_r_hat=1.004,
