@@ -23,7 +23,7 @@ from models.marks import class_marks
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
 from .em.gaussian import COVARIANCE_TYPES
 from .em.missing import log_likelihoods, missingness_patterns
-from .io import check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
+from .io import MAX_COUNT, check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
 from .modes import chain_optima, distinct_optima
 from .samplers import DEFAULT_NUTS_SAMPLER, NUTS_SAMPLERS
 
@@ -35,6 +35,17 @@ def _numbers(text: str) -> np.ndarray:
         return np.array([float(item) for item in text.split(",")])
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _counts(text: str) -> np.ndarray:
+    """Comma-separated counts, whole numbers read exactly (a float would round those beyond 2**53)."""
+    items = [item.strip() for item in text.split(",")]
+    whole = [int(item) for item in items if item.isdigit()]
+    if any(count > MAX_COUNT for count in whole):
+        raise argparse.ArgumentTypeError(
+            f"counts must be at most 2**53 = {MAX_COUNT}, the largest float64 holds exactly, got {max(whole)}"
+        )
+    return _numbers(text)
 
 
 def _prior(text: str) -> BetaDirichletPrior | None:
@@ -169,9 +180,9 @@ def _coin_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> ar
     default_prior = BetaDirichletPrior() if sampling else None
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--heads", type=_numbers, help="heads per experiment, comma-separated (default: the seed data 5,9,8,4,7)")
+    source.add_argument("--heads", type=_counts, help="heads per experiment, comma-separated (default: the seed data 5,9,8,4,7)")
     source.add_argument("--data", metavar="FILE.csv", help="CSV with columns heads and flips")
-    parser.add_argument("--flips", type=_numbers, help="flips per experiment, one number or one per experiment (default 10)")
+    parser.add_argument("--flips", type=_counts, help="flips per experiment, one number or one per experiment (default 10)")
     parser.add_argument("--coins", type=_positive, default=2, help="number of coins K (default 2)")
     parser.add_argument(
         "--prior",

@@ -19,6 +19,9 @@ __all__ = [
     "write_netcdf",
 ]
 
+MAX_COUNT = 2**53
+"""The largest count read: float64, which the fits compute in, holds every whole number up to it."""
+
 MISSING_MARKERS = frozenset({"", "na", "nan", "n/a"})
 """Cells (after stripping, in any case) that mean a missing value."""
 
@@ -109,6 +112,15 @@ def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"--data: {path} lacks column(s) {sorted(missing)}; found {list(table.columns)}")
     values = _numeric_columns(table, path, ["heads", "flips"])
     _check_complete(table, path, ["heads", "flips"], values, "every experiment needs its heads and flips")
+    # Beyond 2**53 float64 rounds whole numbers (2**53 + 1 reads as 2**53), so those cells are judged by their text.
+    for position, name in enumerate(["heads", "flips"]):
+        for row in np.flatnonzero(values[:, position] >= MAX_COUNT):
+            cell = table[name].iloc[row].strip()
+            if not cell.isdigit() or int(cell) > MAX_COUNT:
+                raise ValueError(
+                    f"--data: column {name!r} in {path} holds {cell} (row {row + 1}), beyond 2**53 = {MAX_COUNT}, "
+                    "the largest count float64 holds exactly"
+                )
     return values[:, 0], values[:, 1]
 
 
@@ -123,6 +135,9 @@ def read_numeric_csv(
     """
     table = _read_csv(path)
     columns = list(table.columns) if columns is None else columns
+    repeated = next((name for position, name in enumerate(columns) if name in columns[:position]), None)
+    if repeated is not None:
+        raise ValueError(f"--columns: {repeated!r} is named twice in {columns}; name each column once")
     unknown = [name for name in columns if name not in table.columns]
     if unknown:
         raise ValueError(f"--columns: {unknown} not in {path}, whose columns are {list(table.columns)}")

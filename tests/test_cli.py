@@ -397,3 +397,24 @@ def test_all_heads_merge_the_coins_and_the_comparison_still_runs(capsys):
     assert status == 0
     assert out.startswith("Verdict: EM's MAP and PyMC's MAP agree")
     assert "nudged into the interior" in out and "nan" not in out.lower()
+
+
+def test_counts_beyond_2_53_are_refused_on_the_command_line_and_in_csv(capsys, tmp_path):
+    # 2**53 + 1 as a float is 2**53: read as text, it is refused instead of rounded.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "two-coins", "--heads", "9007199254740993", "--flips", "9007199254740993"])
+    assert exit_info.value.code == 2
+    assert "argument --heads: counts must be at most 2**53 = 9007199254740992" in capsys.readouterr().err
+    path = tmp_path / "big.csv"
+    path.write_text("heads,flips\n5,10\n9007199254740993,9007199254740993\n")
+    message = run_error(capsys, "fit", "two-coins", "--data", str(path))
+    assert message.endswith("holds 9007199254740993 (row 2), beyond 2**53 = 9007199254740992, the largest count float64 holds exactly")
+    path.write_text("heads,flips\n9007199254740992,9007199254740992\n")
+    assert run(capsys, "fit", "two-coins", "--data", str(path), "--coins", "1")[0] == 0
+
+
+def test_a_column_named_twice_is_refused(capsys, tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("a,b\n1,2\n2,1\n3,5\n")
+    message = run_error(capsys, "fit", "gmm", "--data", str(path), "--columns", "a,a")
+    assert message == "em-bayes: error: --columns: 'a' is named twice in ['a', 'a']; name each column once"
