@@ -4,6 +4,7 @@ import warnings
 
 from hypothesis import given, settings, strategies as st
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import optimize
 from sklearn.datasets import load_iris
@@ -385,3 +386,24 @@ def test_new_rows_with_nan_are_refused_without_advising_a_fit_option(method):
     fit = fit_gaussian_mixture(GOOD_X, 2, random_state=0)
     with pytest.raises(ValueError, match=r"^x: contains NaN at row 2, column 1 .*take complete rows only$"):
         getattr(fit, method)(with_value(2, 1, np.nan))
+
+
+def test_masked_cells_and_pandas_na_are_missing_values_not_data(rng):
+    # A masked outlier used to be fitted as its own component: np.asarray drops the mask.
+    x = np.concatenate([rng.normal(-2, 1, 50), rng.normal(2, 1, 50), [1e6]])
+    masked = np.ma.masked_array(x, mask=np.r_[np.zeros(100, bool), True])
+    with pytest.raises(ValueError, match=r"^x: contains NaN at row 100, column 0 .*pass missing=\"em\""):
+        fit_gaussian_mixture(masked, 2)
+    series = pd.Series(x, dtype="Float64")
+    series[100] = pd.NA
+    with pytest.raises(ValueError, match=r"^x: contains NaN at row 100, column 0"):
+        fit_gaussian_mixture(series, 2)
+    both = np.c_[x[:100], rng.normal(size=100)]
+    hidden = np.ma.masked_array(both, mask=np.zeros_like(both, dtype=bool))
+    hidden[7, 0] = np.ma.masked
+    with_nan = both.copy()
+    with_nan[7, 0] = np.nan
+    fit = dict(missing="em", n_init=2, random_state=0)
+    np.testing.assert_array_equal(
+        fit_gaussian_mixture(hidden, 2, **fit).params["means"], fit_gaussian_mixture(with_nan, 2, **fit).params["means"]
+    )

@@ -830,6 +830,22 @@ def _listed(indices: np.ndarray, limit: int = 5) -> str:
 _FIT_NAN_REMEDY = 'pass missing="em" to fit them as missing values by EM'
 
 
+def _missing_as_nan(x) -> np.ndarray:
+    """``x`` as an array in which every missing cell is NaN: a masked cell, or pandas' ``pd.NA``.
+
+    ``np.asarray`` would drop a mask and keep the masked values (an outlier
+    hidden by its mask would be fitted), and turn ``pd.NA`` into objects.
+    """
+    if np.ma.isMaskedArray(x):
+        return np.ma.filled(x.astype(float), np.nan)
+    if hasattr(x, "to_numpy") and hasattr(x, "dtypes" if hasattr(x, "columns") else "dtype"):
+        try:
+            return x.to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError):
+            return np.asarray(x)
+    return np.asarray(x)
+
+
 def _check_x(x, missing: str = "error", nan_remedy: str = _FIT_NAN_REMEDY) -> np.ndarray:
     """A copy of ``x`` as a float array of shape (n_samples, n_features); 1-D means one feature.
 
@@ -840,7 +856,7 @@ def _check_x(x, missing: str = "error", nan_remedy: str = _FIT_NAN_REMEDY) -> np
     about a quarter faster than on row-major rows.
     """
     try:
-        array = np.asarray(x)
+        array = _missing_as_nan(x)
     except ValueError:
         raise ValueError("x: expected a rectangular array of numbers") from None
     if array.dtype.kind not in "biuf":
