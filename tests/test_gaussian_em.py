@@ -407,3 +407,16 @@ def test_masked_cells_and_pandas_na_are_missing_values_not_data(rng):
     np.testing.assert_array_equal(
         fit_gaussian_mixture(hidden, 2, **fit).params["means"], fit_gaussian_mixture(with_nan, 2, **fit).params["means"]
     )
+
+
+def test_a_fit_result_given_as_a_start_gets_a_short_message_with_the_remedy(rng):
+    x = rng.normal(size=(50, 2))
+    fit = fit_gaussian_mixture(x, 2, random_state=0)
+    with pytest.raises(ValueError) as error:
+        fit_gaussian_mixture(x, 2, init=fit)
+    assert str(error.value) == (
+        "init: expected 'kmeans++', 'random_from_data' or a mapping of parameters, got a fit result "
+        "(GaussianMixtureResult; to start from it, pass its .params)"
+    )
+    with pytest.raises(ValueError, match=r"^n_init: expected a whole number >= 1, got an array \(ndarray\) of shape \(1000,\)$"):
+        fit_gaussian_mixture(x, 2, n_init=np.zeros(1000))

@@ -20,6 +20,7 @@ __all__ = [
     "check_simplex",
     "check_tolerances",
     "check_unit_interval",
+    "described",
 ]
 
 # What to do when a Gaussian component collapses or a covariance is singular.
@@ -53,16 +54,32 @@ def _real(array: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
+_SHORT_REPR = 60
+"""A received value longer than this in an error message is named by its type instead."""
+
+
+def described(value) -> str:
+    """``value`` for an error message: its repr when short, else its type (and, for a fit, what to pass instead)."""
+    text = repr(value)
+    if len(text) <= _SHORT_REPR:
+        return text
+    if hasattr(value, "params") and hasattr(value, "objective"):
+        return f"a fit result ({type(value).__name__}; to start from it, pass its .params)"
+    if hasattr(value, "shape"):
+        return f"an array ({type(value).__name__}) of shape {value.shape}"
+    return f"an object of type {type(value).__name__}"
+
+
 def as_real_array(values, name: str) -> np.ndarray:
     """``values`` as a float array; strings (even "1.5"), complex numbers and other objects are refused."""
     try:
         array = np.asarray(values)
     except ValueError:
-        raise ValueError(f"{name}: expected numbers, got {values!r}") from None
+        raise ValueError(f"{name}: expected numbers, got {described(values)}") from None
     try:
         return _real(array, name).astype(float)
     except OverflowError:
-        raise ValueError(f"{name}: expected numbers within float64's range, got {values!r}") from None
+        raise ValueError(f"{name}: expected numbers within float64's range, got {described(values)}") from None
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
@@ -81,7 +98,7 @@ def _as_counts(values, name: str) -> np.ndarray:
     try:
         array = np.asarray(values)
     except ValueError:
-        raise ValueError(f"{name}: expected a 1-D sequence of counts, got {values!r}") from None
+        raise ValueError(f"{name}: expected a 1-D sequence of counts, got {described(values)}") from None
     try:
         array = _real(array, name)
     except OverflowError:
@@ -135,7 +152,7 @@ def check_counts(heads, flips) -> tuple[np.ndarray, np.ndarray]:
 def check_bool(value, name: str) -> bool:
     """``value`` as a bool; only ``bool`` and ``numpy.bool_`` are accepted, so that "no" is not True."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
+        raise ValueError(f"{name}: expected True or False, got {described(value)}")
     return bool(value)
 
 
@@ -153,7 +170,7 @@ def check_random_state(random_state, name: str = "random_state") -> np.random.Ge
 def check_positive_int(value, name: str) -> int:
     """``value`` as an int, which must be at least 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+        raise ValueError(f"{name}: expected a whole number >= 1, got {described(value)}")
     return int(value)
 
 
@@ -198,7 +215,7 @@ def check_init_mapping(init, required: tuple[str, ...], optional: tuple[str, ...
     """``init`` as a mapping that has every key of ``required`` and no key outside ``required`` and ``optional``."""
     expected = f"{' and '.join(map(repr, required))} (and optionally {', '.join(map(repr, optional))})"
     if not isinstance(init, Mapping):
-        raise ValueError(f"init: expected a mapping of {expected}, got {init!r}")
+        raise ValueError(f"init: expected a mapping of {expected}, got {described(init)}")
     unknown = set(init) - set(required) - set(optional)
     if unknown:
         raise ValueError(f"init: unknown parameter(s) {sorted(unknown)}; expected some of {[*required, *optional]}")

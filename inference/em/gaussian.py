@@ -40,6 +40,7 @@ from .checks import (
     check_random_state,
     check_simplex,
     check_tolerances,
+    described,
 )
 from .loop import fit_em
 from .priors import GaussianMixturePrior, ResolvedGaussianPrior
@@ -1211,7 +1212,9 @@ def fit_gaussian_mixture(
 
         starts = _random_starts(init, filled, n_components, n_init, start_from, rng)
     else:
-        raise ValueError(f"init: expected 'kmeans++', 'random_from_data' or a mapping of parameters, got {init!r}")
+        raise ValueError(
+            f"init: expected 'kmeans++', 'random_from_data' or a mapping of parameters, got {described(init)}"
+        )
 
     if np.isnan(x).any():
         patterns = missing_data.missingness_patterns(x)

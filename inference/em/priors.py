@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from scipy import stats
 
-from .checks import _REMEDY, as_real_array
+from .checks import _REMEDY, as_real_array, described
 
 __all__ = ["BetaDirichletPrior", "GaussianMixturePrior", "ResolvedGaussianPrior"]
 
@@ -19,7 +19,7 @@ __all__ = ["BetaDirichletPrior", "GaussianMixturePrior", "ResolvedGaussianPrior"
 def _check_positive(value, name: str) -> None:
     """Check that the prior's field ``name`` is a real number in (0, largest float)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"prior: {name} must be a number, got {value!r}")
+        raise ValueError(f"prior: {name} must be a number, got {described(value)}")
     if not 0 < value <= sys.float_info.max:
         raise ValueError(f"prior: {name} must be a finite number > 0, got {value!r}")
 
@@ -29,7 +29,7 @@ def _as_float_field(value, name: str) -> np.ndarray:
     try:
         return as_real_array(value, name)
     except ValueError:
-        raise ValueError(f"prior: {name} must be an array of numbers, got {value!r}") from None
+        raise ValueError(f"prior: {name} must be an array of numbers, got {described(value)}") from None
 
 
 @dataclass(frozen=True)
