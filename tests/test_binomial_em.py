@@ -311,3 +311,12 @@ def test_bad_prior_is_a_clear_error(kwargs, message):
 def test_prior_of_the_wrong_type_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BetaDirichletPrior(**kwargs)
+
+
+@pytest.mark.parametrize("field", ["a", "b", "alpha"])
+def test_priors_so_concentrated_they_swamp_the_data_are_refused_by_name(field):
+    # At 1e100 the objective reached 1e86 and at 1e308 theta was NaN; 1e12 still fits.
+    with pytest.raises(ValueError, match=rf"^prior: {field}=1e\+100 is beyond 1e\+12, where the prior fixes the parameter"):
+        BetaDirichletPrior(**{field: 1e100})
+    fit = fit_binomial_mixture([5, 9, 8, 4, 7], 10, prior=BetaDirichletPrior(**{field: 1e12}), n_init=2, random_state=0)
+    assert np.isfinite(fit.objective) and np.isfinite(fit.params["theta"]).all()

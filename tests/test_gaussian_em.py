@@ -420,3 +420,10 @@ def test_a_fit_result_given_as_a_start_gets_a_short_message_with_the_remedy(rng)
     )
     with pytest.raises(ValueError, match=r"^n_init: expected a whole number >= 1, got an array \(ndarray\) of shape \(1000,\)$"):
         fit_gaussian_mixture(x, 2, n_init=np.zeros(1000))
+
+
+@pytest.mark.parametrize("field", ["alpha", "shrinkage", "dof"])
+def test_gaussian_priors_beyond_1e12_are_refused_by_name(rng, field):
+    x = rng.normal(size=(40, 2))
+    with pytest.raises(ValueError, match=rf"^prior: {field}=1e\+308 is beyond 1e\+12"):
+        fit_gaussian_mixture(x, 2, prior=GaussianMixturePrior(**{field: 1e308}))
