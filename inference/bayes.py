@@ -177,6 +177,28 @@ def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndar
     return MapObjective(model).maximize(start).params
 
 
+_BYTES_PER_VALUE = 8 * 4
+"""Bytes a posterior value costs at the peak: float64, in the sampler's arrays, their copy and the DataTree."""
+
+_STATS_PER_DRAW = 12
+"""NUTS statistics kept per draw (divergence, tree depth, step size, energy, ...)."""
+
+
+def _physical_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_memory(*, draws: int, chains: int, n_values: int) -> None:
+    """Refuse a run whose draws cannot fit in half the machine's memory, before it starts."""
+    needed = chains * draws * (n_values + _STATS_PER_DRAW) * _BYTES_PER_VALUE
+    limit = _physical_memory() // 2
+    if needed > limit:
+        raise ValueError(
+            f"draws: {chains} chains of {draws} draws of {n_values} values need about {needed / 2**30:.3g} GiB, "
+            f"more than half this machine's memory ({limit / 2**30:.3g} GiB); run fewer draws or chains"
+        )
+
+
 def sample_posterior(
     model: pm.Model,
     *,
@@ -211,6 +233,7 @@ def sample_posterior(
     ``progressbar`` then prints one line on standard error instead.
     """
     sampler = check_nuts_sampler(nuts_sampler, discrete=bool(model.discrete_value_vars))
+    _check_memory(draws=draws, chains=chains, n_values=sum(np.size(value) for value in initvals.values()))
     options = dict(
         model=model,
         draws=draws,

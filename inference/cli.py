@@ -74,6 +74,14 @@ def _positive(text: str) -> int:
     return _whole_number(text, 1)
 
 
+def _steps(text: str) -> int:
+    """Draws, tuning steps or chains: a whole number from 1 to 2**31 - 1, the most JAX's 32-bit loop counters hold."""
+    value = _whole_number(text, 1)
+    if value >= 2**31:
+        raise argparse.ArgumentTypeError(f"expected at most 2**31 - 1 = {2**31 - 1}, got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     return _whole_number(text, 0)
 
@@ -103,9 +111,9 @@ def _gaussian_prior(text: str) -> GaussianMixturePrior | None:
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
-    parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
-    parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+    parser.add_argument("--draws", type=_steps, default=1000, help="posterior draws per chain (default 1000)")
+    parser.add_argument("--tune", type=_steps, default=1000, help="tuning steps per chain (default 1000)")
+    parser.add_argument("--chains", type=_steps, default=4, help="chains (default 4)")
     _add_sampler_option(parser)
     parser.add_argument("--output", metavar="FILE.nc", help="save the DataTree as netCDF")
     parser.add_argument("--plots", metavar="DIR", help="save the pictures as PNG files into this existing directory")
@@ -226,9 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, build in (("two-coins", _coin_parser), ("gmm", _gaussian_parser)):
         parser_k = build(choose, name, f"EM's BIC and AIC beside PSIS-LOO for K = 1 to --max-components ({name})", sampling=False)
         parser_k.add_argument("--max-components", type=_positive, default=4, help="largest K to fit (default 4)")
-        parser_k.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
-        parser_k.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
-        parser_k.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+        parser_k.add_argument("--draws", type=_steps, default=1000, help="posterior draws per chain (default 1000)")
+        parser_k.add_argument("--tune", type=_steps, default=1000, help="tuning steps per chain (default 1000)")
+        parser_k.add_argument("--chains", type=_steps, default=4, help="chains (default 4)")
         _add_sampler_option(parser_k)
         parser_k.set_defaults(prior=BetaDirichletPrior() if name == "two-coins" else GaussianMixturePrior())
     coverage = commands.add_parser(
@@ -242,9 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _grow_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.add_argument("--n", type=_sizes, default=[20, 80, 320], help="data sizes, comma-separated (default 20,80,320)")
-    parser.add_argument("--draws", type=_positive, default=500, help="posterior draws per chain (default 500)")
-    parser.add_argument("--tune", type=_positive, default=500, help="tuning steps per chain (default 500)")
-    parser.add_argument("--chains", type=_positive, default=2, help="chains (default 2)")
+    parser.add_argument("--draws", type=_steps, default=500, help="posterior draws per chain (default 500)")
+    parser.add_argument("--tune", type=_steps, default=500, help="tuning steps per chain (default 500)")
+    parser.add_argument("--chains", type=_steps, default=2, help="chains (default 2)")
     _add_sampler_option(parser)
     parser.add_argument("--n-init", type=_positive, default=5, help="EM starts; the best is kept (default 5)")
     parser.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number >= 0 (default 0)")
@@ -257,9 +265,9 @@ def _coverage_parser(subparsers, name: str, help_text: str) -> argparse.Argument
     parser.add_argument("--replicates", type=_positive, default=20, help="simulated data sets (default 20)")
     parser.add_argument("--n", type=_positive, default=40, help="experiments or observations per data set (default 40)")
     # Four chains of 1000: with two of 500, r_hat's own noise left 2 to 8 of 20 healthy data sets out.
-    parser.add_argument("--draws", type=_positive, default=1000, help="posterior draws per chain (default 1000)")
-    parser.add_argument("--tune", type=_positive, default=1000, help="tuning steps per chain (default 1000)")
-    parser.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+    parser.add_argument("--draws", type=_steps, default=1000, help="posterior draws per chain (default 1000)")
+    parser.add_argument("--tune", type=_steps, default=1000, help="tuning steps per chain (default 1000)")
+    parser.add_argument("--chains", type=_steps, default=4, help="chains (default 4)")
     parser.add_argument("--n-init", type=_positive, default=5, help="EM starts per data set; the best is kept (default 5)")
     parser.add_argument("--seed", type=_seed, default=0, help="random seed, a whole number >= 0 (default 0)")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")

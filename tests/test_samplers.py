@@ -70,3 +70,19 @@ def test_the_command_line_offers_every_sampler_and_refuses_others(command, capsy
     error = capsys.readouterr().err
     assert "argument --sampler: invalid choice: 'stan' (choose from" in error
     assert all(name in error.rsplit("choose from", 1)[1] for name in NUTS_SAMPLERS)
+
+
+def test_a_posterior_larger_than_the_machine_is_refused_before_sampling(monkeypatch):
+    monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: pytest.fail("sampled"))
+    with pytest.raises(ValueError, match=r"^draws: 4 chains of 1000000000 draws of 3 values need about 1\.79e\+03 GiB, more than half this machine.s memory"):
+        bayes.sample_posterior(
+            _models()[0], initvals={"mu": np.zeros(3)}, draws=10**9, tune=1, chains=4, random_seed=0, nuts_sampler="pymc"
+        )
+
+
+@pytest.mark.parametrize("option, value", [("--draws", "100000000000000000000"), ("--chains", "2147483648")])
+def test_draws_and_chains_beyond_32_bits_are_refused_by_the_parser(capsys, option, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "two-coins", option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: expected at most 2**31 - 1 = 2147483647" in capsys.readouterr().err
