@@ -377,8 +377,10 @@ def _warn_about_chains(comparison) -> None:
     if comparison.divergences:
         print(f"Warning: {comparison.divergences} divergent transitions; the posterior summary may be biased "
               "(raise --tune, or check the prior).")
-    if not comparison.table["r_hat_ok"].all():
-        print("Warning: some chains disagree (r_hat > 1.01); run more draws or tune steps.")
+    if comparison.tree["posterior"].sizes["chain"] < 2:
+        print("Note: r_hat needs at least two chains and was not checked (run --chains 2 or more).")
+    elif not comparison.table["r_hat_ok"].all():
+        print("Warning: some chains have not mixed (r_hat > 1.01); run more draws or tune steps.")
 
 
 def _report_assignments(comparison, args, output, plots) -> None:

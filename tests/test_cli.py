@@ -418,3 +418,25 @@ def test_a_column_named_twice_is_refused(capsys, tmp_path):
     path.write_text("a,b\n1,2\n2,1\n3,5\n")
     message = run_error(capsys, "fit", "gmm", "--data", str(path), "--columns", "a,a")
     assert message == "em-bayes: error: --columns: 'a' is named twice in ['a', 'a']; name each column once"
+
+
+def test_one_chain_is_a_note_that_r_hat_was_not_checked_not_a_false_alarm(capsys):
+    from types import SimpleNamespace
+
+    import pandas as pd
+    import xarray as xr
+
+    from inference import fit_binomial_mixture
+    from inference.cli import _warn_about_chains
+
+    fit = fit_binomial_mixture([5, 9, 8, 4, 7], 10, n_init=1, random_state=0)
+    posterior = xr.Dataset({"theta": (("chain", "draw", "coin"), np.full((1, 5, 2), 0.5))})
+    one_chain = SimpleNamespace(
+        em_map=fit,
+        divergences=0,
+        table=pd.DataFrame({"r_hat_ok": [False, False]}),
+        tree=xr.DataTree.from_dict({"posterior": posterior}),
+    )
+    _warn_about_chains(one_chain)
+    out = capsys.readouterr().out
+    assert "r_hat needs at least two chains and was not checked" in out and "Warning" not in out
