@@ -3,6 +3,7 @@
 from collections.abc import Callable
 import csv
 import os
+import warnings
 from pathlib import Path
 import tempfile
 
@@ -124,6 +125,17 @@ def read_coin_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return values[:, 0], values[:, 1]
 
 
+def _is_row_label_column(table: pd.DataFrame, name: str) -> bool:
+    """Whether column ``name`` is an unnamed row counter: header empty or ``Unnamed: 0``, cells 1..n or 0..n-1."""
+    if name not in ("", "Unnamed: 0") or table.shape[1] < 2:
+        return False
+    cells = table[name].str.strip()
+    if not cells.str.fullmatch(r"\d+").all():
+        return False
+    counts = cells.astype(np.int64).to_numpy()
+    return any(np.array_equal(counts, np.arange(first, first + len(counts))) for first in (0, 1))
+
+
 def read_numeric_csv(
     path: str | os.PathLike, columns: list[str] | None = None, *, missing: str = "error"
 ) -> tuple[np.ndarray, list[str]]:
@@ -134,7 +146,16 @@ def read_numeric_csv(
     not a finite number is an error naming its column and row.
     """
     table = _read_csv(path)
-    columns = list(table.columns) if columns is None else columns
+    if columns is None:
+        columns = list(table.columns)
+        if _is_row_label_column(table, columns[0]):
+            warnings.warn(
+                f"--data: the first column of {path} ({columns[0]!r}) numbers the rows, as R's write.csv and "
+                "pandas' to_csv write them, and is left out; choose columns with --columns",
+                UserWarning,
+                stacklevel=2,
+            )
+            columns = columns[1:]
     repeated = next((name for position, name in enumerate(columns) if name in columns[:position]), None)
     if repeated is not None:
         raise ValueError(f"--columns: {repeated!r} is named twice in {columns}; name each column once")

@@ -440,3 +440,30 @@ def test_one_chain_is_a_note_that_r_hat_was_not_checked_not_a_false_alarm(capsys
     _warn_about_chains(one_chain)
     out = capsys.readouterr().out
     assert "r_hat needs at least two chains and was not checked" in out and "Warning" not in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"","a","b"\n"1",1.5,2\n"2",2.5,3\n"3",0.5,1\n"4",3,4\n',  # R's write.csv
+        ",a,b\n0,1.5,2\n1,2.5,3\n2,0.5,1\n3,3,4\n",  # pandas' to_csv
+        "Unnamed: 0,a,b\n0,1.5,2\n1,2.5,3\n2,0.5,1\n3,3,4\n",  # read by pandas and written again
+    ],
+    ids=["R", "pandas", "pandas-twice"],
+)
+def test_a_row_label_column_from_r_or_pandas_is_left_out_with_a_note(capsys, tmp_path, text):
+    path = tmp_path / "labelled.csv"
+    path.write_text(text)
+    status, out, err = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
+    assert status == 0
+    assert "on 4 rows of ['a', 'b']" in out
+    assert "numbers the rows, as R's write.csv and pandas' to_csv write them, and is left out" in err
+    status, out, _ = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1", "--columns", "a")
+    assert "on 4 rows of ['a']" in out
+
+
+def test_a_first_column_of_data_is_kept(capsys, tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text(",a\n3,1.5\n1,2.5\n2,0.5\n7,3\n")
+    status, out, err = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
+    assert "on 4 rows of ['', 'a']" in out and "left out" not in err
