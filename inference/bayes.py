@@ -256,7 +256,13 @@ def sample_posterior(
             )
         return sample_jax_nuts(nuts_sampler=sampler, jitter=False, **{**options, "progressbar": False})
     unjittered = {"init": "adapt_diag"} if sampler == "pymc" else {"nuts": {"jitter": False}}
-    return pm.sample(nuts_sampler=sampler, **unjittered, **options)
+    tree = pm.sample(nuts_sampler=sampler, **unjittered, **options)
+    # PyMC's own sampler meets Ctrl-C by returning the draws it has (some chains, or
+    # part of them), with a warning; a comparison on a partial posterior would mislead.
+    sizes = tree["posterior"].sizes
+    if sizes["chain"] < chains or sizes["draw"] < draws:
+        raise KeyboardInterrupt(f"sampling stopped after {sizes['draw']} draws of {sizes['chain']} chains")
+    return tree
 
 
 def assignment_probabilities(log_joint, posterior: xr.Dataset, *, dims: tuple[str, str], coords: dict) -> xr.DataArray:

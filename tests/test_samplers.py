@@ -40,8 +40,11 @@ def _models():
 
 def test_the_chosen_sampler_runs_with_an_unjittered_start(monkeypatch):
     # The JAX samplers go straight to PyMC's JAX driver; the others through pm.sample.
+    import xarray as xr
+
     calls = []
-    monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: calls.append(kwargs))
+    one_draw = xr.DataTree.from_dict({"posterior": xr.Dataset({"mu": (("chain", "draw"), np.zeros((1, 1)))})})
+    monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: calls.append(kwargs) or one_draw)
     monkeypatch.setattr(pymc.sampling.jax, "sample_jax_nuts", lambda **kwargs: calls.append(kwargs))
     monkeypatch.setattr(samplers.importlib.util, "find_spec", lambda name: name)
     continuous, discrete = _models()
@@ -86,3 +89,13 @@ def test_draws_and_chains_beyond_32_bits_are_refused_by_the_parser(capsys, optio
         main(["compare", "two-coins", option, value])
     assert exit_info.value.code == 2
     assert f"argument {option}: expected at most 2**31 - 1 = 2147483647" in capsys.readouterr().err
+
+
+def test_a_posterior_cut_short_by_an_interrupt_is_an_interrupt_not_a_result(monkeypatch):
+    # PyMC's sampler answers Ctrl-C by returning the draws it has, one chain of two here.
+    import xarray as xr
+
+    partial = xr.DataTree.from_dict({"posterior": xr.Dataset({"mu": (("chain", "draw"), np.zeros((1, 50)))})})
+    monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: partial)
+    with pytest.raises(KeyboardInterrupt, match="sampling stopped after 50 draws of 1 chains"):
+        bayes.sample_posterior(_models()[0], initvals={}, draws=50, tune=1, chains=2, random_seed=0, nuts_sampler="pymc")
