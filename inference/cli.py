@@ -11,6 +11,7 @@ from contextlib import redirect_stdout
 import json
 import math
 import os
+import signal
 import sys
 import warnings
 
@@ -698,6 +699,7 @@ def _run(argv: list[str] | None) -> int:
     """Parse ``argv``, run the command it names and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -708,7 +710,27 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("em-bayes: interrupted; no output was written", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("em-bayes: terminated; no output was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        raise  # main's to handle: the reader left, nothing to report
+    except OSError as error:
+        # Not the input's fault (a full disk, a file system gone read-only): one line, status 1.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"em-bayes: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised where the process is, so that files being written are cleaned up on the way out."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
 
 
 if __name__ == "__main__":

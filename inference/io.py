@@ -1,6 +1,5 @@
 """Reading data files with a real parser, and checking output paths before long runs."""
 
-from collections.abc import Callable
 import csv
 import os
 import warnings
@@ -224,17 +223,21 @@ def check_output_path(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     return path
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Have ``write`` fill a new file at ``path`` atomically: a failed write leaves no file behind.
+def write_atomically(path: str | os.PathLike, content: bytes) -> None:
+    """Write ``content`` to a new file at ``path`` atomically: it is there whole, or not at all.
 
-    ``write`` is called with a temporary name in the same folder, which is moved
-    into place only when complete, readable by all (0644) like any saved result.
+    The bytes go to a temporary name in the same folder with plain file I/O,
+    then the file is moved into place, readable by all (0644) like any saved
+    result. Whatever stops the write (a full disk, an interrupt, a signal that
+    the command line turns into an exit), the temporary is removed. A library
+    that writes the file itself (HDF5 for netCDF) was seen to crash the
+    process on a full disk, so callers serialise to memory first.
     """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
     try:
-        write(temporary)
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
         # mkstemp makes the file private (0600); a result is meant to be shared.
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -244,4 +247,4 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> N
 
 def write_netcdf(tree, path: str | os.PathLike) -> None:
     """Write the DataTree ``tree`` to ``path`` as netCDF, atomically (see :func:`write_atomically`)."""
-    write_atomically(path, lambda temporary: tree.to_netcdf(temporary, engine="h5netcdf"))
+    write_atomically(path, bytes(tree.to_netcdf(engine="h5netcdf")))

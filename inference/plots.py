@@ -6,6 +6,7 @@ notebook's own backend is left alone. Densities are ArviZ's KDE
 (``arviz_stats.kde``).
 """
 
+import io
 import os
 from pathlib import Path
 
@@ -174,7 +175,9 @@ def plot_data_fit(comparison: Comparison, *, x=None) -> Figure:
 
 def save_figure(figure: Figure, path: Path) -> None:
     """Write ``figure`` as PNG to ``path`` atomically: a failed write leaves no file behind."""
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=DPI))
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=DPI)
+    write_atomically(path, image.getvalue())
 
 
 def save_plots(comparison: Comparison, directory: str | os.PathLike, *, x=None) -> list[Path]:

@@ -12,6 +12,31 @@ import pytest
 from inference.cli import main
 
 
+def disk_full_after(monkeypatch, n_bytes: int) -> None:
+    """Make every file the project writes fill up after ``n_bytes``, as a full disk does."""
+    import errno
+
+    from inference import io
+
+    real_fdopen = io.os.fdopen
+
+    class Filling:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, content):
+            self.handle.write(content[:n_bytes])
+            raise OSError(errno.ENOSPC, "No space left on device", self.handle.name)
+
+    monkeypatch.setattr(io.os, "fdopen", lambda handle, mode: Filling(real_fdopen(handle, mode)))
+
+
 def run(capsys, *argv):
     status = main(list(argv))
     captured = capsys.readouterr()
@@ -467,3 +492,39 @@ def test_a_first_column_of_data_is_kept(capsys, tmp_path):
     path.write_text(",a\n3,1.5\n1,2.5\n2,0.5\n7,3\n")
     status, out, err = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1")
     assert "on 4 rows of ['', 'a']" in out and "left out" not in err
+
+
+@pytest.fixture
+def sampled(monkeypatch, coin_comparison):
+    """``compare two-coins`` answers with the session's comparison at once, so the tests reach the writing."""
+    import inference.compare
+
+    monkeypatch.setattr(inference.compare, "compare_two_coins", lambda *args, **kwargs: coin_comparison)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_leaves_no_file(capsys, tmp_path, monkeypatch, sampled):
+    disk_full_after(monkeypatch, 100)
+    path = tmp_path / "fit.nc"
+    status, out, err = run(capsys, "compare", "two-coins", "--output", str(path))
+    assert status == 1 and out == ""
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith("em-bayes: error: ") and line.endswith(": No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_while_writing_removes_the_temporary_and_exits_143(capsys, tmp_path, monkeypatch, sampled):
+    import os
+    import signal
+
+    from inference import io
+
+    def terminated(handle, mode):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the write")
+
+    monkeypatch.setattr(io.os, "fdopen", terminated)
+    status, _, err = run(capsys, "compare", "two-coins", "--output", str(tmp_path / "fit.nc"))
+    assert status == 143 and "em-bayes: terminated; no output was written" in err
+    assert list(tmp_path.iterdir()) == []

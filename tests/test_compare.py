@@ -77,11 +77,10 @@ def test_netcdf_round_trip(comparison, tmp_path):
 
 
 def test_failed_write_leaves_no_file(comparison, tmp_path, monkeypatch):
-    def fail(*args, **kwargs):
-        raise OSError("disk full")
+    from .test_cli import disk_full_after
 
-    monkeypatch.setattr(type(comparison.tree), "to_netcdf", fail)
-    with pytest.raises(OSError, match="disk full"):
+    disk_full_after(monkeypatch, 1000)
+    with pytest.raises(OSError, match="No space left on device"):
         comparison.to_netcdf(tmp_path / "comparison.nc")
     assert list(tmp_path.iterdir()) == []
 

@@ -58,13 +58,10 @@ def test_posterior_panel_per_parameter(coin_comparison):
 
 @pytest.mark.slow
 def test_failing_plot_leaves_no_partial_file(coin_comparison, tmp_path, monkeypatch):
-    def fail(self, filename, **kwargs):
-        with open(filename, "wb") as handle:
-            handle.write(PNG_SIGNATURE)
-        raise OSError("disk full")
+    from .test_cli import disk_full_after
 
-    monkeypatch.setattr(Figure, "savefig", fail)
-    with pytest.raises(OSError, match="disk full"):
+    disk_full_after(monkeypatch, len(PNG_SIGNATURE))
+    with pytest.raises(OSError, match="No space left on device"):
         plots.save_plots(coin_comparison, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
