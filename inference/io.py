@@ -26,6 +26,30 @@ MISSING_MARKERS = frozenset({"", "na", "nan", "n/a"})
 """Cells (after stripping, in any case) that mean a missing value."""
 
 
+MAX_LINE_CHARACTERS = 2**20
+"""The longest CSV line read: a million characters (tens of thousands of columns)."""
+
+
+def _bounded_lines(handle, path):
+    """The lines of ``handle``, refusing a line over :data:`MAX_LINE_CHARACTERS` or a file over a quarter of memory.
+
+    A stream (``/dev/zero``, a pipe) has no size to check up front; without
+    these bounds reading it grew memory without end.
+    """
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    read = 0
+    while line := handle.readline(MAX_LINE_CHARACTERS + 1):
+        if len(line) > MAX_LINE_CHARACTERS:
+            raise ValueError(f"--data: {path} has a line longer than {MAX_LINE_CHARACTERS} characters; is it a CSV file?")
+        read += len(line)
+        if read > limit:
+            raise ValueError(
+                f"--data: {path} holds more than {limit / 2**30:.3g} GiB, a quarter of this machine's memory; "
+                "fit a sample of its rows, or use the Dask fit"
+            )
+        yield line
+
+
 def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
     """The file's rows under its header, as strings; every row must have the header's length.
 
@@ -38,7 +62,7 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
         if path.is_dir():
             raise ValueError(f"--data: {path} is a directory, not a CSV file")
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, skipinitialspace=True, strict=True)
+            reader = csv.reader(_bounded_lines(handle, path), skipinitialspace=True, strict=True)
             rows = [(reader.line_num, row) for row in reader if row]
     except (csv.Error, UnicodeDecodeError) as error:
         raise ValueError(f"--data: {path} does not parse as CSV ({error})") from None

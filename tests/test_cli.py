@@ -528,3 +528,15 @@ def test_sigterm_while_writing_removes_the_temporary_and_exits_143(capsys, tmp_p
     status, _, err = run(capsys, "compare", "two-coins", "--output", str(tmp_path / "fit.nc"))
     assert status == 143 and "em-bayes: terminated; no output was written" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stream_without_end_is_refused_not_read_into_memory(capsys, tmp_path, monkeypatch):
+    message = run_error(capsys, "fit", "gmm", "--data", "/dev/zero")
+    assert message == "em-bayes: error: --data: /dev/zero has a line longer than 1048576 characters; is it a CSV file?"
+    from inference import io
+
+    path = tmp_path / "long.csv"
+    path.write_text("a\n" + "1.5\n" * 1000)
+    monkeypatch.setattr(io.os, "sysconf", lambda name: 1000 if name == "SC_PHYS_PAGES" else 4)
+    message = run_error(capsys, "fit", "gmm", "--data", str(path))
+    assert message.endswith("a quarter of this machine's memory; fit a sample of its rows, or use the Dask fit")
