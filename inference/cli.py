@@ -477,18 +477,20 @@ def _fit_gmm(args) -> None:
             "bic": -2 * log_likelihoods + np.array([fit.n_parameters for fit in fits.values()]) * np.log(len(x)),
             "n_iter": [fit.n_iter for fit in fits.values()],
             "converged": [fit.converged for fit in fits.values()],
+            "collapsed": [len(fit.collapsed_components) for fit in fits.values()],
         },
         index=pd.Index(list(fits), name="components"),
     )
-    finite = np.isfinite(table["bic"].to_numpy())
-    best = int(table["bic"][finite].idxmin()) if finite.any() else components[-1]
+    # A collapsed component's likelihood is unbounded: its BIC is no evidence for more components.
+    eligible = np.isfinite(table["bic"].to_numpy()) & (table["collapsed"].to_numpy() == 0)
+    best = int(table["bic"][eligible].idxmin()) if eligible.any() else components[0]
     if args.json:
         _print_json({"fits": table.reset_index().to_dict(orient="records"), "best": _describe(fits[best])})
         return
     label = "MLE" if args.prior is None else "MAP"
     print(f"EM {label} of a {args.covariance}-covariance Gaussian mixture on {x.shape[0]} rows of {columns}")
     if len(fits) > 1:
-        table["best"] = np.where((table.index == best) & finite, "<- lowest BIC", "")
+        table["best"] = np.where((table.index == best) & eligible, "<- lowest BIC", "")
         print(table.to_string())
         print()
     fit = fits[best]

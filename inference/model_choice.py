@@ -72,8 +72,10 @@ def _posterior_row(model: pm.Model, em_map: EMResult, sampling: dict) -> dict[st
 
 
 def _mark_best(rows: dict[int, dict]) -> pd.DataFrame:
+    """The table of ``rows``, with the best K by BIC (among fits with no collapsed component) and by LOO."""
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("components")
-    table["best_by_bic"] = table.index == table["bic"].idxmin()
+    eligible = table["bic"][table["collapsed"] == 0] if "collapsed" in table else table["bic"]
+    table["best_by_bic"] = table.index == (eligible.idxmin() if len(eligible) else None)
     table["best_by_loo"] = table.index == table["elpd_loo"].idxmax()
     return table
 
@@ -195,6 +197,7 @@ def choose_gaussian_components(
             "n_parameters": em_mle.n_parameters,
             "bic": em_mle.bic(x),
             "aic": em_mle.aic(x),
+            "collapsed": len(em_mle.collapsed_components),
             **_posterior_row(model, em_map, sampling),
         }
     return _mark_best(rows)

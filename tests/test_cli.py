@@ -540,3 +540,16 @@ def test_a_stream_without_end_is_refused_not_read_into_memory(capsys, tmp_path, 
     monkeypatch.setattr(io.os, "sysconf", lambda name: 1000 if name == "SC_PHYS_PAGES" else 4)
     message = run_error(capsys, "fit", "gmm", "--data", str(path))
     assert message.endswith("a quarter of this machine's memory; fit a sample of its rows, or use the Dask fit")
+
+
+def test_a_fit_with_collapsed_components_is_never_marked_best(capsys, tmp_path):
+    # Five 2-D rows: K = 2..5 put components on one or two rows, whose covariances are
+    # reg_covar's; their BIC falls without bound and used to win.
+    path = tmp_path / "five.csv"
+    path.write_text("a,b\n0.1,0.3\n1.2,-0.4\n-0.5,0.9\n2.2,1.1\n0.7,-1.3\n")
+    status, out, err = run(capsys, "fit", "gmm", "--data", str(path), "--components", "1-5")
+    assert status == 0
+    rows = [line.split() for line in out.splitlines()[3:8]]
+    assert [row[0] for row in rows if "<-" in row] == ["1"]
+    assert [int(row[5]) for row in rows] == [0, 1, 3, 4, 5]
+    assert "em-bayes: warning: component 0 has collapsed: it rests on 1 expected rows" in err

@@ -427,3 +427,17 @@ def test_gaussian_priors_beyond_1e12_are_refused_by_name(rng, field):
     x = rng.normal(size=(40, 2))
     with pytest.raises(ValueError, match=rf"^prior: {field}=1e\+308 is beyond 1e\+12"):
         fit_gaussian_mixture(x, 2, prior=GaussianMixturePrior(**{field: 1e308}))
+
+
+@pytest.mark.parametrize("covariance_type, needed", [("full", 3), ("diag", 2), ("spherical", 2), ("tied", 1)])
+def test_components_on_too_few_rows_for_their_covariance_are_collapsed(covariance_type, needed):
+    # Six rows in three tight pairs, far apart in 2-D: K = 3 puts two rows under each component.
+    x = np.array([[0.0, 0.0], [0.1, 0.05], [10.0, 0.0], [10.1, -0.05], [20.0, 0.0], [20.05, 0.1]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = fit_gaussian_mixture(x, 3, covariance_type=covariance_type, n_init=3, random_state=0)
+    collapsed = (0, 1, 2) if 2 < needed else ()
+    assert fit.collapsed_components == collapsed
+    assert sum("has collapsed" in str(warning.message) for warning in caught) == len(collapsed)
+    prior_fit = fit_gaussian_mixture(x, 3, covariance_type=covariance_type, prior=GaussianMixturePrior(), random_state=0)
+    assert prior_fit.collapsed_components == ()

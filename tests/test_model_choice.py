@@ -79,3 +79,16 @@ def test_two_coins_preferred_over_one(coin_choice):
     # p_loo close to the parameter count: the posterior is well identified.
     assert abs(coin_choice.loc[2, "p_loo"] - 3) < 1.5
     assert not coin_choice["pareto_k_warning"].any()
+
+
+def test_bic_never_chooses_a_fit_with_collapsed_components():
+    from inference.model_choice import _mark_best
+
+    rows = {
+        1: {"bic": 30.0, "elpd_loo": -20.0, "collapsed": 0},
+        2: {"bic": 25.0, "elpd_loo": -19.0, "collapsed": 0},
+        3: {"bic": -40.0, "elpd_loo": -25.0, "collapsed": 2},
+    }
+    table = _mark_best(rows)
+    assert list(table.index[table["best_by_bic"]]) == [2]
+    assert list(table.index[table["best_by_loo"]]) == [2]

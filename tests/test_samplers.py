@@ -52,6 +52,7 @@ def test_the_chosen_sampler_runs_with_an_unjittered_start(monkeypatch):
         bayes.sample_posterior(model, initvals={}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler=nuts_sampler)
     assert [call["nuts_sampler"] for call in calls] == ["numpyro", "pymc", "pymc", "nutpie"]
     assert calls[0]["jitter"] is False and "init" not in calls[0]
+    assert calls[0]["nuts_kwargs"] == {"dense_mass": True}
     assert calls[1]["init"] == calls[2]["init"] == "adapt_diag" and "nuts" not in calls[1]
     assert calls[3]["nuts"] == {"jitter": False}
 
@@ -99,3 +100,13 @@ def test_a_posterior_cut_short_by_an_interrupt_is_an_interrupt_not_a_result(monk
     monkeypatch.setattr(bayes.pm, "sample", lambda **kwargs: partial)
     with pytest.raises(KeyboardInterrupt, match="sampling stopped after 50 draws of 1 chains"):
         bayes.sample_posterior(_models()[0], initvals={}, draws=50, tune=1, chains=2, random_seed=0, nuts_sampler="pymc")
+
+
+def test_numpyro_keeps_a_diagonal_mass_matrix_for_large_models(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pymc.sampling.jax, "sample_jax_nuts", lambda **kwargs: calls.append(kwargs))
+    for size in (bayes.DENSE_MASS_LIMIT, bayes.DENSE_MASS_LIMIT + 1):
+        bayes.sample_posterior(
+            _models()[0], initvals={"mu": np.zeros(size)}, draws=1, tune=1, chains=1, random_seed=0, nuts_sampler="numpyro"
+        )
+    assert [call["nuts_kwargs"] for call in calls] == [{"dense_mass": True}, {}]

@@ -73,6 +73,13 @@ _EMPTY = 10 * np.finfo(float).eps
 # is whatever reg_covar or the prior makes it, not an estimate.
 _EMPTY_COMPONENT_ROWS = 1.0
 
+_COLLAPSE_SLACK = 0.01
+"""Expected rows a component may lack of what its covariance needs before it counts as collapsed.
+
+Responsibilities of rows held by other components add up to tiny amounts; a
+component on exactly d + 1 rows holds d + 1 - 1e-12 of them.
+"""
+
 # A term this far (in log) below its row's largest gets responsibility 0, as
 # it would by underflow below -745. Without the cut, exponentials that underflow
 # took ~20 ns each (the slow path of exp), and the subnormal numbers they give
@@ -801,6 +808,23 @@ class GaussianMixtureResult(EMResult):
         return np.argmax(self.predict_proba(x), axis=1)
 
     @property
+    def collapsed_components(self) -> tuple[int, ...]:
+        """Components of an MLE whose covariance rests on too few rows to be the data's, shape-aware.
+
+        A component's own covariance needs more expected rows than it has
+        free dimensions: d + 1 for full, 2 for diag and spherical (a variance
+        from one row is 0, and ``reg_covar`` is then all there is). A tied
+        covariance is pooled over every row, so only an empty component
+        collapses. A MAP's covariances rest on the prior too, so it has none.
+        """
+        if self.objective_name != "log_likelihood":
+            return ()
+        n_features = self.params["means"].shape[1]
+        needed = {"full": n_features + 1, "tied": 1, "diag": 2, "spherical": 2}[self.covariance_type]
+        expected_rows = self.responsibilities.sum(axis=0)
+        return tuple(int(k) for k in np.flatnonzero(expected_rows < needed - _COLLAPSE_SLACK))
+
+    @property
     def n_parameters(self) -> int:
         """Free parameters: weights (K - 1), means (K d) and covariances (per type), as scikit-learn counts."""
         n_components, n_features = self.params["means"].shape
@@ -1094,6 +1118,21 @@ def _random_starts(
     return starts
 
 
+def _warn_collapsed_components(result) -> None:
+    """Warn about every component of ``result`` whose covariance rests on too few rows to be the data's."""
+    expected_rows = result.responsibilities.sum(axis=0)
+    n_features = result.params["means"].shape[1]
+    for component in result.collapsed_components:
+        warnings.warn(
+            f"component {component} has collapsed: it rests on {expected_rows[component]:.3g} expected rows, too "
+            f"few for its own {result.covariance_type} covariance in {n_features} dimension(s), which is then "
+            f"reg_covar's, not the data's (and its likelihood unbounded); decrease the number of components, "
+            "use a simpler covariance_type, or give a prior",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _warn_empty_components(responsibilities: np.ndarray) -> None:
     """Warn about every component with fewer than one expected row; ``responsibilities`` (n_samples, n_components)."""
     expected_rows = responsibilities.sum(axis=0)
@@ -1243,7 +1282,7 @@ def fit_gaussian_mixture(
         build = GaussianMixtureResult.from_run
     else:
         build = partial(missing_data.ImputedGaussianMixtureResult.from_run, x=x)
-    return build(
+    result = build(
         best,
         runs,
         covariance_type=covariance_type,
@@ -1267,3 +1306,5 @@ def fit_gaussian_mixture(
             "dim2": np.arange(n_features),
         },
     )
+    _warn_collapsed_components(result)
+    return result
