@@ -16,13 +16,14 @@ The samplers: numpyro with a diagonal and with a dense mass matrix, and
 blackjax, through ``pymc.sampling.jax.sample_jax_nuts`` (chains in parallel,
 each on its own XLA device); PyMC's own NUTS with a chain per core; nutpie
 (numba backend). nutpie and blackjax are optional packages: a sampler that is
-not installed gets a row saying so.
+not installed gets a row saying so, and one that fails a row with its error.
 """
 
 import argparse
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,11 @@ def measure(data: str, sampler: str, args) -> tuple[dict, dict]:
             "EM_BAYES_CACHE": caches,
             "PYTENSOR_FLAGS": f"base_compiledir={caches}/pytensor",
         }
-        runs = [subprocess.run(command, capture_output=True, text=True, check=True, env=environment) for _ in range(2)]
+        runs = [subprocess.run(command, capture_output=True, text=True, env=environment) for _ in range(2)]
+    failed = next((run for run in runs if run.returncode != 0), None)
+    if failed is not None:
+        errors = [line for line in failed.stderr.splitlines() if re.match(r"\w+(Error|Exception): ", line)]
+        raise RuntimeError(errors[-1] if errors else failed.stderr.strip().splitlines()[-1])
     return tuple(json.loads(run.stdout.strip().splitlines()[-1]) for run in runs)
 
 
@@ -167,7 +172,11 @@ def main(argv=None):
             if not installed(sampler):
                 print(f"| {label} | {sampler} | not installed | | | | | | | |", flush=True)
                 continue
-            cold, warm = measure(data, sampler, args)
+            try:
+                cold, warm = measure(data, sampler, args)
+            except RuntimeError as error:
+                print(f"| {label} | {sampler} | failed: {error} | | | | | | | |", flush=True)
+                continue
             print(row(label, sampler, cold, warm, args.chains), flush=True)
 
 

@@ -180,9 +180,9 @@ def find_map(model: pm.Model, start: dict[str, np.ndarray]) -> dict[str, np.ndar
 DENSE_MASS_LIMIT = 100
 """numpyro adapts a dense mass matrix for models of at most this many values, a diagonal one above.
 
-Measured with ``benchmarks/samplers.py`` on the Gaussian mixtures (8 to 17
-values), dense gave 1.7 to 2.1 times the ESS per second of diagonal, every run
-reliable: the components' parameters are correlated. A dense matrix costs p^2
+Measured with ``benchmarks/samplers.py`` on four Gaussian mixtures (5 to 17
+values), dense gave 1.7 to 5.8 times the ESS per second of diagonal (warm
+caches), every run reliable: the components' parameters are correlated. A dense matrix costs p^2
 per leapfrog step and needs its p (p + 1) / 2 entries estimated while tuning,
 so larger models keep the diagonal one.
 """

@@ -4,11 +4,11 @@ import importlib.util
 
 __all__ = ["DEFAULT_NUTS_SAMPLER", "NUTS_SAMPLERS", "check_nuts_sampler"]
 
-# The NUTS implementations pm.sample can run, the default first. On two cores, with
-# chains started at EM's MAP, numpyro gave 1.4 and 1.2 times the ESS per second of
-# PyMC's own NUTS on the default Gaussian data and on a 2-D full-covariance
-# mixture, and nutpie less (benchmarks/RESULTS.md). nutpie and blackjax are
-# optional packages, not dependencies.
+# The NUTS implementations a comparison can run, the default first. On two cores,
+# chains started at EM's MAP, counting compilation, numpyro with a dense mass
+# matrix gave the most ESS per second on four Gaussian mixtures, every run
+# reliable; PyMC's own and nutpie compile with numba, minutes the first time
+# (benchmarks/RESULTS.md). nutpie and blackjax are optional packages, not dependencies.
 NUTS_SAMPLERS = ("numpyro", "pymc", "nutpie", "blackjax")
 DEFAULT_NUTS_SAMPLER = NUTS_SAMPLERS[0]
 
