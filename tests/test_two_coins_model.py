@@ -142,3 +142,15 @@ def test_jax_gradient_under_jit_is_pytensors_gradient():
     with python_backend():
         reference = model.compile_dlogp()(point)
     np.testing.assert_allclose(np.concatenate(gradient), reference, rtol=1e-9)
+
+
+def test_models_exports_its_factories_without_importing_pymc_for_the_data():
+    import subprocess
+    import sys
+
+    import models
+
+    assert models.two_coins_model is two_coins_model
+    assert {"two_coins_model", "gaussian_mixture_model"} <= set(models.__all__)
+    code = "import sys, models.datasets, models.marks; print('pymc' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
