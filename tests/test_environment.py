@@ -43,3 +43,19 @@ def test_same_python_floor():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert f"python{project['requires-python']}" in environment["dependencies"]
+
+
+def test_setup_refuses_a_chosen_python_that_is_missing_or_too_old(tmp_path):
+    import subprocess
+
+    old = tmp_path / "python3.11"
+    old.write_text("#!/bin/sh\necho 'Python 3.11.7'\nexit 1\n")
+    old.chmod(0o755)
+    for python, message in [
+        ("/no/such/python", "setup: PYTHON=/no/such/python: no such interpreter"),
+        (str(old), f"setup: PYTHON={old} is Python 3.11.7; em-bayes needs Python 3.12 or newer"),
+    ]:
+        done = subprocess.run(
+            ["bash", str(ROOT / ".ci" / "setup")], env={"PATH": "/usr/bin:/bin", "PYTHON": python}, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and done.stderr.strip() == message
