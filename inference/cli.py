@@ -150,55 +150,62 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
-def _gaussian_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> argparse.ArgumentParser:
+def _gaussian_parser(subparsers, name: str, help_text: str, *, mode: str) -> argparse.ArgumentParser:
+    """The options of ``fit gmm``, ``compare gmm`` or ``choose gmm`` (``mode``), each one the command reads."""
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.add_argument(
         "--data",
         metavar="FILE.csv",
-        help="CSV of numeric columns, one row per observation (default: embedded 1-D data; "
-        "with --missing em, embedded class marks with gaps)",
+        help="CSV of numeric columns, one row per observation (default: embedded 1-D data"
+        + ("" if mode == "choose" else "; with --missing em, embedded class marks with gaps") + ")",
     )
     parser.add_argument("--columns", type=lambda text: text.split(","), help="comma-separated columns to use")
-    parser.add_argument(
-        "--components",
-        type=_components if not sampling else _positive,
-        help="number of components K (default 3; 1 for the embedded class marks)"
-        + ("" if sampling else "; a range like 1-6 fits each and compares BIC"),
-    )
+    if mode == "choose":
+        # K comes from --max-components, and LOO needs complete data.
+        parser.set_defaults(components=None, missing="error")
+    else:
+        parser.add_argument(
+            "--components",
+            type=_components if mode == "fit" else _positive,
+            help="number of components K (default 3; 1 for the embedded class marks)"
+            + ("; a range like 1-6 fits each and compares BIC" if mode == "fit" else ""),
+        )
     parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance structure (default full)")
     parser.add_argument(
         "--prior",
         type=_gaussian_prior,
-        default=GaussianMixturePrior() if sampling else None,
+        default=None if mode == "fit" else GaussianMixturePrior(),
         help="none (the MLE) or default (mclust-style conjugate prior, the MAP) "
-        f"(default {'default' if sampling else 'none'})",
+        f"(default {'none' if mode == 'fit' else 'default'})",
     )
-    parser.add_argument(
-        "--missing",
-        choices=("error", "em"),
-        default="error",
-        help="what an empty cell means: an error, or a value missing at random that EM fills in (default error)",
-    )
+    if mode != "choose":
+        parser.add_argument(
+            "--missing",
+            choices=("error", "em"),
+            default="error",
+            help="what an empty cell means: an error, or a value missing at random that EM fills in (default error)",
+        )
     _add_common_options(parser)
-    if sampling:
+    if mode == "compare":
         _add_sampling_options(parser)
     return parser
 
 
-def _coin_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> argparse.ArgumentParser:
-    default_prior = BetaDirichletPrior() if sampling else None
+def _coin_parser(subparsers, name: str, help_text: str, *, mode: str) -> argparse.ArgumentParser:
+    """The options of ``fit two-coins``, ``compare two-coins`` or ``choose two-coins`` (``mode``), each one the command reads."""
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--heads", type=_counts, help="heads per experiment, comma-separated (default: the seed data 5,9,8,4,7)")
     source.add_argument("--data", metavar="FILE.csv", help="CSV with columns heads and flips")
     parser.add_argument("--flips", type=_counts, help="flips per experiment, one number or one per experiment (default 10)")
-    parser.add_argument("--coins", type=_positive, default=2, help="number of coins K (default 2)")
+    if mode != "choose":
+        parser.add_argument("--coins", type=_positive, default=2, help="number of coins K (default 2)")
     parser.add_argument(
         "--prior",
         type=_prior,
-        default=default_prior,
+        default=None if mode == "fit" else BetaDirichletPrior(),
         help="Beta(A, B) on each bias and Dirichlet(ALPHA) on the weights, as A,B[,ALPHA], or none for the MLE "
-        f"(default {'2,2,1' if sampling else 'none'})",
+        f"(default {'none' if mode == 'fit' else '2,2,1'})",
     )
     parser.add_argument(
         "--estimate-weights",
@@ -206,7 +213,7 @@ def _coin_parser(subparsers, name: str, help_text: str, *, sampling: bool) -> ar
         help="estimate how often each coin is used (default: coins equally likely, as in the classic example)",
     )
     _add_common_options(parser)
-    if sampling:
+    if mode == "compare":
         _add_sampling_options(parser)
     return parser
 
@@ -220,10 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="EM beside PyMC's MAP and NUTS").add_subparsers(
         dest="problem", required=True
     )
-    _coin_parser(fit, "two-coins", "EM for the two-coin problem (a binomial mixture)", sampling=False)
-    _coin_parser(compare, "two-coins", "EM, PyMC's MAP and NUTS for the two-coin problem", sampling=True)
-    _gaussian_parser(fit, "gmm", "EM for a Gaussian mixture", sampling=False)
-    _gaussian_parser(compare, "gmm", "EM, PyMC's MAP and NUTS for a Gaussian mixture", sampling=True)
+    _coin_parser(fit, "two-coins", "EM for the two-coin problem (a binomial mixture)", mode="fit")
+    _coin_parser(compare, "two-coins", "EM, PyMC's MAP and NUTS for the two-coin problem", mode="compare")
+    _gaussian_parser(fit, "gmm", "EM for a Gaussian mixture", mode="fit")
+    _gaussian_parser(compare, "gmm", "EM, PyMC's MAP and NUTS for a Gaussian mixture", mode="compare")
     grow = commands.add_parser("grow", help="EM's MAP and the posterior as the data grow").add_subparsers(
         dest="problem", required=True
     )
@@ -233,13 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="problem", required=True
     )
     for name, build in (("two-coins", _coin_parser), ("gmm", _gaussian_parser)):
-        parser_k = build(choose, name, f"EM's BIC and AIC beside PSIS-LOO for K = 1 to --max-components ({name})", sampling=False)
+        parser_k = build(choose, name, f"EM's BIC and AIC beside PSIS-LOO for K = 1 to --max-components ({name})", mode="choose")
         parser_k.add_argument("--max-components", type=_positive, default=4, help="largest K to fit (default 4)")
         parser_k.add_argument("--draws", type=_steps, default=1000, help="posterior draws per chain (default 1000)")
         parser_k.add_argument("--tune", type=_steps, default=1000, help="tuning steps per chain (default 1000)")
         parser_k.add_argument("--chains", type=_steps, default=4, help="chains (default 4)")
         _add_sampler_option(parser_k)
-        parser_k.set_defaults(prior=BetaDirichletPrior() if name == "two-coins" else GaussianMixturePrior())
     coverage = commands.add_parser(
         "coverage", help="how often EM's Wald intervals and the posterior's HDIs cover the truth"
     ).add_subparsers(dest="problem", required=True)
@@ -622,8 +628,6 @@ def _choose(args) -> None:
             heads, flips, max_coins=args.max_components, prior=args.prior, fix_weights=not args.estimate_weights, **sampling
         )
     else:
-        if args.missing == "em":
-            raise ValueError("--missing: LOO needs complete data; fit with missing values by em-bayes fit gmm")
         x, _, _ = _gaussian_data(args)
         table = choose_gaussian_components(
             x, max_components=args.max_components, covariance_type=args.covariance, prior=args.prior, **sampling

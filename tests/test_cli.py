@@ -1,5 +1,6 @@
 """The em-bayes command: output on the seed data, and one clear line for every bad input."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import inference.cli
 from inference.cli import main
 
 
@@ -553,3 +555,34 @@ def test_a_fit_with_collapsed_components_is_never_marked_best(capsys, tmp_path):
     assert [row[0] for row in rows if "<-" in row] == ["1"]
     assert [int(row[5]) for row in rows] == [0, 1, 3, 4, 5]
     assert "em-bayes: warning: component 0 has collapsed: it rests on 1 expected rows" in err
+
+
+def _options(parser) -> dict[tuple[str, str], dict[str, str]]:
+    """Every subcommand's options and their help texts, by (command, problem)."""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    options = {}
+    for command, command_parser in commands.choices.items():
+        problems = next(action for action in command_parser._actions if isinstance(action, argparse._SubParsersAction))
+        for problem, problem_parser in problems.choices.items():
+            options[command, problem] = {
+                action.option_strings[-1]: action.help or "" for action in problem_parser._actions if action.option_strings
+            }
+    return options
+
+
+def test_every_subcommand_offers_only_options_it_reads_and_states_true_defaults():
+    from inference.cli import build_parser
+
+    options = _options(build_parser())
+    assert "--components" not in options["choose", "gmm"] and "--missing" not in options["choose", "gmm"]
+    assert "--coins" not in options["choose", "two-coins"]
+    for problem in ("two-coins", "gmm"):
+        assert "(default none)" in " ".join(options["fit", problem]["--prior"].split())
+        for command in ("compare", "choose"):
+            assert "(default none)" not in " ".join(options[command, problem]["--prior"].split())
+    # Every option's value is read by the command line's code (none is parsed and dropped).
+    source = Path(inference.cli.__file__).read_text()
+    for (command, problem), offered in options.items():
+        for option in offered:
+            if option != "--help":
+                assert f"args.{option[2:].replace('-', '_')}" in source, (command, problem, option)
