@@ -12,7 +12,6 @@ after figures. The 2-D data sets are written to a temporary folder from
 """
 
 import argparse
-import os
 from pathlib import Path
 import statistics
 import subprocess
@@ -43,11 +42,15 @@ def write_data(folder: Path) -> dict[str, str]:
     return paths
 
 
-def seconds(arguments: list[str], environment: dict) -> float:
-    """Wall seconds of one run of ``python -m inference.cli arguments``; its failure is an error."""
+def seconds(arguments: list[str], source: Path) -> float:
+    """Wall seconds of one run of ``python -m inference.cli arguments`` in ``source``; its failure is an error.
+
+    ``python -m`` puts the working directory first on the import path, so the
+    checkout it runs in is the one whose code runs.
+    """
     began = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "inference.cli", *arguments], check=True, env=environment, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "inference.cli", *arguments], check=True, cwd=source, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - began
@@ -59,9 +62,7 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(COMMANDS), help=f"comma-separated, from {list(COMMANDS)}")
     parser.add_argument("--source", help="a checkout whose inference and models to run instead of this one's")
     args = parser.parse_args(argv)
-    environment = dict(os.environ)
-    if args.source:
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [args.source, environment.get("PYTHONPATH")]))
+    source = Path(args.source or Path(__file__).parents[1]).resolve()
     print(f"{args.runs} timed runs after one untimed; source: {args.source or 'this checkout'}\n")
     print("| command | fastest s | median s |")
     print("|---|---|---|")
@@ -70,8 +71,8 @@ def main(argv=None):
         for name in args.only.split(","):
             label, template = COMMANDS[name]
             arguments = [part.format(**paths) for part in template]
-            seconds(arguments, environment)
-            runs = [seconds(arguments, environment) for _ in range(args.runs)]
+            seconds(arguments, source)
+            runs = [seconds(arguments, source) for _ in range(args.runs)]
             print(f"| {label} (`em-bayes {' '.join(template)}`) | {min(runs):.1f} | {statistics.median(runs):.1f} |", flush=True)
 
 
