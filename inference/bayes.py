@@ -104,8 +104,8 @@ class MapObjective:
         self._value_and_grad = jax.jit(jax.value_and_grad(lambda values: outputs(*values)[0]))
         self._natural = jax.jit(lambda values: outputs(*values)[1:])
 
-    def unconstrained(self, point: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The unconstrained values of ``point`` (natural-space values keyed by variable name), in ``model.value_vars`` order."""
+    def _transformed(self, point: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """``point``'s values through the model's transforms, in ``model.value_vars`` order; may be infinite."""
         from pymc.initial_point import make_initial_point_fn
 
         with _interpreted():
@@ -113,12 +113,16 @@ class MapObjective:
                 model=self.model, overrides=point, jitter_rvs=set(), return_transformed=True
             )
         values = to_values(0)
-        # Equal components (a merged optimum) or a value on the boundary map to
-        # infinite unconstrained values, where neither L-BFGS nor NUTS can start.
-        return [
-            np.nan_to_num(np.asarray(values[v.name], dtype=float), nan=0.0, posinf=_EDGE, neginf=-_EDGE)
-            for v in self.model.value_vars
-        ]
+        return [np.asarray(values[v.name], dtype=float) for v in self.model.value_vars]
+
+    def unconstrained(self, point: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The unconstrained values of ``point`` (natural-space values keyed by variable name), in ``model.value_vars`` order.
+
+        Equal components (a merged optimum) or a value on the boundary map to
+        infinite unconstrained values, where neither L-BFGS nor NUTS can
+        start; they are brought to +-10 (see :meth:`interior`).
+        """
+        return [np.nan_to_num(value, nan=0.0, posinf=_EDGE, neginf=-_EDGE) for value in self._transformed(point)]
 
     def interior(self, point: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool]:
         """``point`` moved into the model's interior, and whether it had to move.
@@ -127,8 +131,10 @@ class MapObjective:
         components that are equal get a gap of about e^-10 of their scale,
         and a value on a boundary moves about e^-10 inside it.
         """
-        moved = self.natural(self.unconstrained(point))
-        return moved, not all(np.array_equal(moved[name], np.asarray(point[name], dtype=float)) for name in moved)
+        values = self._transformed(point)
+        if all(np.isfinite(value).all() for value in values):
+            return {name: np.asarray(value) for name, value in point.items()}, False
+        return self.natural([np.nan_to_num(value, nan=0.0, posinf=_EDGE, neginf=-_EDGE) for value in values]), True
 
     def natural(self, values: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The free variables at unconstrained ``values``, in their natural space."""

@@ -134,6 +134,8 @@ def test_gaussian_responsibilities_agree_with_posterior_assignments(gaussian_com
 def test_verdict_on_the_default_data_says_agree(gaussian_comparison):
     verdict = gaussian_comparison.verdict
     assert verdict.maps_agree and verdict.max_map_relative_difference <= 1e-4
+    # Distinct, interior estimates: nothing to nudge, and nothing said about it.
+    assert not verdict.start_nudged and "nudged" not in "\n".join(verdict.lines())
     assert verdict.lines()[0].startswith("Verdict: EM's MAP and PyMC's MAP agree")
     assert "disagree" not in "\n".join(verdict.lines())
     # Both of PyMC's starts climb to EM's MAP: the same log posterior to the optimizers' tolerance.
