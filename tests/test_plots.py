@@ -87,7 +87,7 @@ def test_data_plot_in_one_and_two_dimensions(n_features, tmp_path):
     else:
         assert len(axis.patches) == 2
     path = tmp_path / "fit.png"
-    plots._save(figure, path)
+    plots.save_figure(figure, path)
     assert _is_png(path)
     trace = plots.plot_objective_trace(comparison)
     assert [axis.get_ylabel() for axis in trace.axes] == ["log_likelihood", "log_posterior"]
