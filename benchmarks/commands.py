@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from samplers import three_clusters, two_clusters  # noqa: E402
+from samplers import three_clusters, two_clusters
 
 COMMANDS = {
     "two-coins": ("two coins, the seed data", ["compare", "two-coins"]),

@@ -48,9 +48,10 @@ from pymc.sampling.jax import get_jaxified_logp  # noqa: E402
 
 from inference.em import GaussianMixturePrior  # noqa: E402
 from inference.em.priors import BetaDirichletPrior  # noqa: E402
-from models.datasets import SEED_COINS, default_gaussian_data, simulate_coins, simulate_gaussian_mixture  # noqa: E402
+from models.datasets import SEED_COINS, default_gaussian_data, simulate_coins  # noqa: E402
 from models.gaussian_mixture import gaussian_mixture_model  # noqa: E402
 from models.two_coins import two_coins_model  # noqa: E402
+from samplers import two_clusters  # noqa: E402
 
 CHECK_POINTS = 3
 N_COINS = 2
@@ -268,17 +269,6 @@ GAUSSIAN_LOGP = {"full": full_logp, "tied": tied_logp, "diag": diag_logp, "spher
 # Cases: a model, its direct density, and a start in the variables' own space
 
 
-def two_dimensional_data() -> np.ndarray:
-    """272 rows of a 2-D, 2-cluster mixture of unequal shapes, shape (272, 2)."""
-    return simulate_gaussian_mixture(
-        272,
-        weights=[0.35, 0.65],
-        means=[[2.0, 55.0], [4.3, 80.0]],
-        covariances=[[[0.07, 0.45], [0.45, 34.0]], [[0.17, 0.9], [0.9, 36.0]]],
-        random_state=1,
-    ).x
-
-
 def gaussian_case(x, n_components, covariance_type):
     """The marginalized model, its direct density, and a start: rows of ``x`` (n, d) at quantiles as means."""
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
@@ -319,7 +309,7 @@ def coins_case(heads, flips):
 
 def cases():
     """(label, model, direct, start) for every row of the table."""
-    x = two_dimensional_data()
+    x = two_clusters(272)
     coins = simulate_coins(2000, 10, [0.35, 0.75], [0.4, 0.6], random_state=0)
     specifications = [
         ("2-D n=272 K=3 full", gaussian_case, (x, 3, "full")),

@@ -38,10 +38,10 @@ ESS_PER_CHAIN = 100
 R_HAT_LIMIT = 1.01
 
 
-def two_clusters() -> np.ndarray:
-    """300 rows, two clusters of unequal shape and size (short-and-wide, long), shape (300, 2)."""
+def two_clusters(n_samples: int = 300) -> np.ndarray:
+    """Two clusters of unequal shape and size (short-and-wide, long), shape (n_samples, 2)."""
     return simulate_gaussian_mixture(
-        300,
+        n_samples,
         weights=[0.35, 0.65],
         means=[[2.0, 55.0], [4.3, 80.0]],
         covariances=[[[0.07, 0.45], [0.45, 34.0]], [[0.17, 0.9], [0.9, 36.0]]],
