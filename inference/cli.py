@@ -22,6 +22,7 @@ from models.datasets import SEED_COINS, default_gaussian_data
 from models.marks import class_marks
 
 from .em import BetaDirichletPrior, EMResult, GaussianMixturePrior, fit_binomial_mixture, fit_gaussian_mixture
+from .em.checks import check_n_components
 from .em.gaussian import COVARIANCE_TYPES
 from .em.missing import log_likelihoods, missingness_patterns
 from .io import MAX_COUNT, check_output_directory, check_output_path, read_coin_csv, read_numeric_csv
@@ -474,6 +475,8 @@ def _log_likelihood(fit, x: np.ndarray) -> float:
 
 def _fit_gmm(args) -> None:
     x, columns, components = _gaussian_data(args)
+    # Every K is checked before the first fit, not after minutes of fitting the smaller ones.
+    check_n_components(components[-1], x.shape[0], "rows", "--components")
     fits = {k: _gaussian_fit(x, k, args) for k in components}
     log_likelihoods = np.array([_log_likelihood(fit, x) for fit in fits.values()])
     table = pd.DataFrame(
@@ -624,11 +627,13 @@ def _choose(args) -> None:
     sampling = dict(n_init=args.n_init, **_nuts_options(args))
     if args.problem == "two-coins":
         heads, flips = _coin_data(args)
+        check_n_components(args.max_components, np.size(heads), "experiments", "--max-components")
         table = choose_n_coins(
             heads, flips, max_coins=args.max_components, prior=args.prior, fix_weights=not args.estimate_weights, **sampling
         )
     else:
         x, _, _ = _gaussian_data(args)
+        check_n_components(args.max_components, x.shape[0], "rows", "--max-components")
         table = choose_gaussian_components(
             x, max_components=args.max_components, covariance_type=args.covariance, prior=args.prior, **sampling
         )

@@ -320,3 +320,8 @@ def test_priors_so_concentrated_they_swamp_the_data_are_refused_by_name(field):
         BetaDirichletPrior(**{field: 1e100})
     fit = fit_binomial_mixture([5, 9, 8, 4, 7], 10, prior=BetaDirichletPrior(**{field: 1e12}), n_init=2, random_state=0)
     assert np.isfinite(fit.objective) and np.isfinite(fit.params["theta"]).all()
+
+
+def test_more_starts_than_memory_holds_are_refused_up_front():
+    with pytest.raises(ValueError, match=r"^n_init: 1000000000 starts of 4 values need about 119 GiB, more than half"):
+        fit_binomial_mixture([5, 9, 8, 4, 7], 10, n_init=10**9)

@@ -268,7 +268,7 @@ def test_fit_gmm_reads_chosen_columns(capsys, tmp_path):
         ("a,b\n1,\n3,\n5,\n", ["--missing", "em"], "has no values, every cell is missing"),
         ("a,b,a\n1,2,3\n2,3,1\n5,1,2\n", [], "--data: "),
         ("a,b,a\n1,2,3\n2,3,1\n5,1,2\n", [], "duplicate column 'a'"),
-        ("a,b\n1,2\n3,4\n", ["--components", "3"], "n_components: 3 components need at least as many rows, got 2"),
+        ("a,b\n1,2\n3,4\n", ["--components", "3"], "--components: 3 components need at least as many rows, got 2"),
         ("a,b\n1,2\n1,4\n1,5\n", ["--components", "1"], "--data: column 'a' is constant"),
         ("a,b\n1,2\n3,4\n", ["--columns", "a,c"], "--columns: ['c'] not in"),
     ],
@@ -586,3 +586,15 @@ def test_every_subcommand_offers_only_options_it_reads_and_states_true_defaults(
         for option in offered:
             if option != "--help":
                 assert f"args.{option[2:].replace('-', '_')}" in source, (command, problem, option)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "gmm", "--components", "1-400"], "--components: 400 components need at least as many rows, got 300"),
+        (["choose", "gmm", "--max-components", "1000"], "--max-components: 1000 components need at least as many rows, got 300"),
+        (["choose", "two-coins", "--max-components", "6"], "--max-components: 6 components need at least as many experiments, got 5"),
+    ],
+)
+def test_component_ranges_beyond_the_data_are_refused_before_any_fit(capsys, argv, message):
+    assert run_error(capsys, *argv) == f"em-bayes: error: {message}"

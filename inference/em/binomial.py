@@ -21,7 +21,7 @@ from .checks import (
     check_counts,
     check_init_mapping,
     check_n_components,
-    check_positive_int,
+    check_n_init,
     check_random_state,
     check_simplex,
     check_tolerances,
@@ -212,7 +212,7 @@ def fit_binomial_mixture(
     """
     heads, flips = check_counts(heads, flips)
     n_components = check_n_components(n_components, heads.size, "experiments")
-    n_init = check_positive_int(n_init, "n_init")
+    n_init = check_n_init(n_init, 2 * n_components)
     tol, max_iter = check_tolerances(tol, max_iter)
     if prior is not None and not isinstance(prior, BetaDirichletPrior):
         raise ValueError(f"prior: expected a BetaDirichletPrior or None, got {prior!r}")

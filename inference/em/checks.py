@@ -6,6 +6,7 @@ name and says what was wrong, so that the command line can print it as is.
 
 from collections.abc import Mapping
 import numbers
+import os
 
 import numpy as np
 
@@ -14,6 +15,7 @@ __all__ = [
     "check_bool",
     "check_counts",
     "check_init_mapping",
+    "check_n_init",
     "check_n_components",
     "check_positive_int",
     "check_random_state",
@@ -180,6 +182,27 @@ def check_n_components(n_components, n_samples: int, sample_name: str, name: str
     if n_components > n_samples:
         raise ValueError(f"{name}: {n_components} components need at least as many {sample_name}, got {n_samples}")
     return n_components
+
+
+_BYTES_PER_START_VALUE = 8 * 4
+"""Bytes each value of a start costs: float64, as the start, the run's end point, the restart's copy, and room."""
+
+
+def check_n_init(n_init, values_per_start: int) -> int:
+    """``n_init`` as an int >= 1 whose starts fit in half the machine's memory.
+
+    Every start and its end point are kept (the restarts report them all);
+    10**9 starts grew memory until the kernel killed the process.
+    """
+    n_init = check_positive_int(n_init, "n_init")
+    needed = n_init * values_per_start * _BYTES_PER_START_VALUE
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    if needed > limit:
+        raise ValueError(
+            f"n_init: {n_init} starts of {values_per_start} values need about {needed / 2**30:.3g} GiB, more than "
+            f"half this machine's memory ({limit / 2**30:.3g} GiB); use fewer starts"
+        )
+    return n_init
 
 
 def check_tolerances(tol, max_iter) -> tuple[float, int]:

@@ -36,7 +36,7 @@ from .checks import (
     _as_float_array,
     check_init_mapping,
     check_n_components,
-    check_positive_int,
+    check_n_init,
     check_random_state,
     check_simplex,
     check_tolerances,
@@ -1232,7 +1232,7 @@ def fit_gaussian_mixture(
     n_samples, n_features = x.shape
     n_components = check_n_components(n_components, n_samples, "rows")
     covariance_type = _check_covariance_type(covariance_type)
-    n_init = check_positive_int(n_init, "n_init")
+    n_init = check_n_init(n_init, n_components * (1 + n_features + n_features**2))
     reg_covar = _check_reg_covar(reg_covar)
     tol, max_iter = check_tolerances(tol, max_iter)
     if prior is not None and not isinstance(prior, GaussianMixturePrior):

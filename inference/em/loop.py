@@ -26,7 +26,7 @@ non-finite objective (a weight or probability outside its range: weights are
 extrapolated on the plane ``sum = 1`` but may leave the simplex). """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import warnings
 
 import numpy as np
@@ -226,14 +226,18 @@ def fit_em(
 
     Components are sorted by ``order_key(params)`` (ascending), the same
     ordering constraint the PyMC models impose, so EM's labels match the
-    posterior's. One :class:`ConvergenceWarning` is raised if the best run did
+    posterior's. Only the best run keeps its history; the others keep their
+    end points and traces, so memory grows with the starts, not with their
+    iterations. One :class:`ConvergenceWarning` is raised if the best run did
     not converge. ``accelerate`` turns on SQUAREM (see :func:`run_em`).
     """
-    runs = []
+    best, runs = None, []
     for start in starts:
         run = run_em(e_step, m_step, start, tol=tol, max_iter=max_iter, accelerate=accelerate)
-        runs.append(run.permuted(np.argsort(order_key(run.params), kind="stable"), component_axes))
-    best = max(runs, key=lambda run: run.objective)
+        run = run.permuted(np.argsort(order_key(run.params), kind="stable"), component_axes)
+        if best is None or run.objective > best.objective:
+            best = run
+        runs.append(replace(run, history={}))
     if not best.converged:
         warnings.warn(
             f"EM did not converge within max_iter={max_iter} iterations to tol={tol:g}; "
