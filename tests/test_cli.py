@@ -598,3 +598,12 @@ def test_every_subcommand_offers_only_options_it_reads_and_states_true_defaults(
 )
 def test_component_ranges_beyond_the_data_are_refused_before_any_fit(capsys, argv, message):
     assert run_error(capsys, *argv) == f"em-bayes: error: {message}"
+
+
+def test_comparing_more_components_than_distinct_values_is_one_line_before_sampling(capsys, tmp_path):
+    path = tmp_path / "three.csv"
+    path.write_text("a\n1\n1\n2\n2\n3\n3\n1\n2\n3\n1\n")
+    status, out, err = run(capsys, "compare", "gmm", "--data", str(path), "--components", "4")
+    lines = err.strip().splitlines()
+    assert status == 2 and out == "" and all(line.startswith("em-bayes: warning: ") for line in lines[:-1])
+    assert lines[-1].startswith("em-bayes: error: result: the observed information is not positive definite")
