@@ -18,6 +18,7 @@ from pytensor.graph.replace import vectorize_graph
 from scipy import optimize
 import xarray as xr
 
+from .em.checks import physical_memory
 from .samplers import check_nuts_sampler
 
 __all__ = ["DENSE_MASS_LIMIT", "MapObjective", "MapOptimum", "assignment_probabilities", "find_map", "sample_posterior"]
@@ -200,14 +201,10 @@ _STATS_PER_DRAW = 12
 """NUTS statistics kept per draw (divergence, tree depth, step size, energy, ...)."""
 
 
-def _physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def _check_memory(*, draws: int, chains: int, n_values: int) -> None:
     """Refuse a run whose draws cannot fit in half the machine's memory, before it starts."""
     needed = chains * draws * (n_values + _STATS_PER_DRAW) * _BYTES_PER_VALUE
-    limit = _physical_memory() // 2
+    limit = physical_memory() // 2
     if needed > limit:
         raise ValueError(
             f"draws: {chains} chains of {draws} draws of {n_values} values need about {needed / 2**30:.3g} GiB, "

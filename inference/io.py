@@ -9,6 +9,8 @@ import tempfile
 import numpy as np
 import pandas as pd
 
+from .em.checks import physical_memory
+
 __all__ = [
     "MISSING_MARKERS",
     "check_output_directory",
@@ -36,7 +38,7 @@ def _bounded_lines(handle, path):
     A stream (``/dev/zero``, a pipe) has no size to check up front; without
     these bounds reading it grew memory without end.
     """
-    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    limit = physical_memory() // 4
     read = 0
     while line := handle.readline(MAX_LINE_CHARACTERS + 1):
         if len(line) > MAX_LINE_CHARACTERS:

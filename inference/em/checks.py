@@ -23,6 +23,7 @@ __all__ = [
     "check_tolerances",
     "check_unit_interval",
     "described",
+    "physical_memory",
 ]
 
 # What to do when a Gaussian component collapses or a covariance is singular.
@@ -184,6 +185,11 @@ def check_n_components(n_components, n_samples: int, sample_name: str, name: str
     return n_components
 
 
+def physical_memory() -> int:
+    """The machine's memory in bytes, the bound every estimate of a run's size is held to."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 _BYTES_PER_START_VALUE = 8 * 4
 """Bytes each value of a start costs: float64, as the start, the run's end point, the restart's copy, and room."""
 
@@ -196,7 +202,7 @@ def check_n_init(n_init, values_per_start: int) -> int:
     """
     n_init = check_positive_int(n_init, "n_init")
     needed = n_init * values_per_start * _BYTES_PER_START_VALUE
-    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    limit = physical_memory() // 2
     if needed > limit:
         raise ValueError(
             f"n_init: {n_init} starts of {values_per_start} values need about {needed / 2**30:.3g} GiB, more than "
