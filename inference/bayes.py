@@ -18,7 +18,7 @@ from pytensor.graph.replace import vectorize_graph
 from scipy import optimize
 import xarray as xr
 
-from .em.checks import physical_memory
+from .em.checks import check_fits_in_memory
 from .samplers import check_nuts_sampler
 
 __all__ = ["DENSE_MASS_LIMIT", "MapObjective", "MapOptimum", "assignment_probabilities", "find_map", "sample_posterior"]
@@ -203,13 +203,11 @@ _STATS_PER_DRAW = 12
 
 def _check_memory(*, draws: int, chains: int, n_values: int) -> None:
     """Refuse a run whose draws cannot fit in half the machine's memory, before it starts."""
-    needed = chains * draws * (n_values + _STATS_PER_DRAW) * _BYTES_PER_VALUE
-    limit = physical_memory() // 2
-    if needed > limit:
-        raise ValueError(
-            f"draws: {chains} chains of {draws} draws of {n_values} values need about {needed / 2**30:.3g} GiB, "
-            f"more than half this machine's memory ({limit / 2**30:.3g} GiB); run fewer draws or chains"
-        )
+    check_fits_in_memory(
+        chains * draws * (n_values + _STATS_PER_DRAW) * _BYTES_PER_VALUE,
+        f"draws: {chains} chains of {draws} draws of {n_values} values",
+        "run fewer draws or chains",
+    )
 
 
 def sample_posterior(

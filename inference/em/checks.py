@@ -14,6 +14,7 @@ __all__ = [
     "as_real_array",
     "check_bool",
     "check_counts",
+    "check_fits_in_memory",
     "check_init_mapping",
     "check_n_init",
     "check_n_components",
@@ -201,14 +202,26 @@ def check_n_init(n_init, values_per_start: int) -> int:
     10**9 starts grew memory until the kernel killed the process.
     """
     n_init = check_positive_int(n_init, "n_init")
-    needed = n_init * values_per_start * _BYTES_PER_START_VALUE
+    check_fits_in_memory(
+        n_init * values_per_start * _BYTES_PER_START_VALUE,
+        f"n_init: {n_init} starts of {values_per_start} values",
+        "use fewer starts",
+    )
+    return n_init
+
+
+def check_fits_in_memory(needed: int, what: str, remedy: str) -> None:
+    """Refuse, before it starts, work whose ``needed`` bytes exceed half the machine's memory.
+
+    The message reads "``what`` need about ... GiB, more than half this
+    machine's memory (... GiB); ``remedy``".
+    """
     limit = physical_memory() // 2
     if needed > limit:
         raise ValueError(
-            f"n_init: {n_init} starts of {values_per_start} values need about {needed / 2**30:.3g} GiB, more than "
-            f"half this machine's memory ({limit / 2**30:.3g} GiB); use fewer starts"
+            f"{what} need about {needed / 2**30:.3g} GiB, more than half this machine's memory "
+            f"({limit / 2**30:.3g} GiB); {remedy}"
         )
-    return n_init
 
 
 def check_tolerances(tol, max_iter) -> tuple[float, int]:
