@@ -60,6 +60,11 @@ _EDGE = 10.0
 """Where an infinite unconstrained value is put instead: e^-10 of a scale from a gap of 0 or a boundary."""
 
 
+def _clamped(values: list[np.ndarray]) -> list[np.ndarray]:
+    """Unconstrained ``values`` with infinities brought to +-:data:`_EDGE` (and NaN to 0)."""
+    return [np.nan_to_num(value, nan=0.0, posinf=_EDGE, neginf=-_EDGE) for value in values]
+
+
 @dataclass(frozen=True)
 class MapOptimum:
     """One run of the MAP optimizer.
@@ -121,31 +126,29 @@ class MapObjective:
 
         Equal components (a merged optimum) or a value on the boundary map to
         infinite unconstrained values, where neither L-BFGS nor NUTS can
-        start; they are brought to +-10 (see :meth:`interior`).
+        start; they are brought to +-10 (see :meth:`evaluate`).
         """
-        return [np.nan_to_num(value, nan=0.0, posinf=_EDGE, neginf=-_EDGE) for value in self._transformed(point)]
+        return _clamped(self._transformed(point))
 
-    def interior(self, point: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool]:
-        """``point`` moved into the model's interior, and whether it had to move.
+    def evaluate(self, point: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray], bool]:
+        """The log density at ``point`` (without Jacobians), ``point`` moved into the model's interior, and whether it moved.
 
         Only a point the unconstrained space cannot hold moves: ordered
         components that are equal get a gap of about e^-10 of their scale,
-        and a value on a boundary moves about e^-10 inside it.
+        and a value on a boundary moves about e^-10 inside it. The density
+        is taken there. One pass through the transforms serves all three.
         """
-        values = self._transformed(point)
-        if all(np.isfinite(value).all() for value in values):
-            return {name: np.asarray(value) for name, value in point.items()}, False
-        return self.natural([np.nan_to_num(value, nan=0.0, posinf=_EDGE, neginf=-_EDGE) for value in values]), True
+        transformed = self._transformed(point)
+        values = _clamped(transformed)
+        log_density, _ = self._value_and_grad(values)
+        if all(np.isfinite(value).all() for value in transformed):
+            return float(log_density), {name: np.asarray(value) for name, value in point.items()}, False
+        return float(log_density), self.natural(values), True
 
     def natural(self, values: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The free variables at unconstrained ``values``, in their natural space."""
         outputs = self._natural(values)
         return {rv.name: np.asarray(value) for rv, value in zip(self.model.free_RVs, outputs, strict=True)}
-
-    def log_posterior(self, point: dict[str, np.ndarray]) -> float:
-        """The log density at ``point`` (natural-space values), without Jacobians."""
-        value, _ = self._value_and_grad(self.unconstrained(point))
-        return float(value)
 
     def maximize(self, start: dict[str, np.ndarray]) -> MapOptimum:
         """L-BFGS from ``start`` (natural-space values; with an ordering constraint, increasing)."""

@@ -174,8 +174,7 @@ def compare_fits(
     pymc_map_start = max(optima, key=lambda start: optima[start].log_posterior)
     pymc_map = optima[pymc_map_start].params
     em_map_point = {name: np.array(em_map.params[name]) for name in names}
-    em_map_log_posterior = objective.log_posterior(em_map_point)
-    start, start_nudged = objective.interior(em_map_point)
+    em_map_log_posterior, start, start_nudged = objective.evaluate(em_map_point)
     tree = sample_posterior(
         model,
         initvals=start,
