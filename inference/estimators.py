@@ -271,7 +271,34 @@ def _gaussian_starts(
 # The Gaussian mixture estimator
 
 
-class GaussianMixtureEM(DensityMixin, BaseEstimator):
+class _MixtureEstimator(DensityMixin, BaseEstimator):
+    """What both estimators share: fitting through ``_fit``, the result behind them, and the mean score.
+
+    A subclass's ``_fit(X)`` fits, sets the fitted attributes and ``_result``,
+    and returns each row's most probable component; its ``score_samples(X)``
+    gives each row's log-likelihood. Rows are samples, or experiments for coins.
+    """
+
+    def fit(self, X, y=None):
+        """Fit the mixture to the rows of ``X`` by EM from every start; return self."""
+        self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit to ``X`` and return each row's most probable component, shape (n_rows,)."""
+        return self._fit(X)
+
+    def to_result(self) -> EMResult:
+        """The frozen EM result behind the fitted attributes, in float64, with every start among its restarts."""
+        check_is_fitted(self)
+        return self._result
+
+    def score(self, X, y=None) -> float:
+        """Average log-likelihood per row of ``X``."""
+        return float(np.mean(self.score_samples(X)))
+
+
+class GaussianMixtureEM(_MixtureEstimator):
     """A Gaussian mixture fitted by our EM, with scikit-learn's ``GaussianMixture`` interface.
 
     Read more in :func:`inference.em.fit_gaussian_mixture`, which this wraps.
@@ -484,20 +511,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.objective / result.responsibilities.shape[0]
         self._result = result
 
-    def fit(self, X, y=None):
-        """Fit the mixture to ``X`` (n_samples, n_features) by EM from every start; return self."""
-        self._fit(X)
-        return self
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit to ``X`` (n_samples, n_features) and return each row's most probable component, shape (n_samples,)."""
-        return self._fit(X)
-
-    def to_result(self) -> GaussianMixtureResult:
-        """The frozen EM result behind the fitted attributes, in float64, with every start among its restarts."""
-        check_is_fitted(self)
-        return self._result
-
     def _validated(self, X) -> np.ndarray:
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -506,10 +519,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         """Log-likelihood of every row of ``X`` (n_samples, n_features), shape (n_samples,)."""
         x = self._validated(X)
         return self._result.score_samples(x).astype(np.result_type(x.dtype, self.means_.dtype))
-
-    def score(self, X, y=None) -> float:
-        """Average log-likelihood per row of ``X`` (n_samples, n_features)."""
-        return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities of every row of ``X`` (n_samples, n_features), shape (n_samples, n_components)."""
@@ -619,7 +628,7 @@ def _check_data_options(flips, binarize) -> None:
 # The binomial mixture estimator
 
 
-class BinomialMixtureEM(DensityMixin, BaseEstimator):
+class BinomialMixtureEM(_MixtureEstimator):
     """A mixture of K coins fitted by our EM, with the interface of :class:`GaussianMixtureEM`.
 
     Wraps :func:`inference.em.fit_binomial_mixture`. Each row of ``X`` is one
@@ -785,20 +794,6 @@ class BinomialMixtureEM(DensityMixin, BaseEstimator):
         self._result = result
         return np.argmax(result.responsibilities, axis=1)
 
-    def fit(self, X, y=None):
-        """Fit the coins to the experiments in ``X`` (see the class docstring); return self."""
-        self._fit(X)
-        return self
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit to ``X`` and return each experiment's most probable coin, shape (n_experiments,)."""
-        return self._fit(X)
-
-    def to_result(self) -> EMResult:
-        """The frozen EM result behind the fitted attributes, with every start among its restarts."""
-        check_is_fitted(self)
-        return self._result
-
     def _log_joint(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``log weights[k] + log p(row i | coin k)`` (n_experiments, n_components), and over k its logsumexp.
 
@@ -814,10 +809,6 @@ class BinomialMixtureEM(DensityMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Log-likelihood of every experiment in ``X``, shape (n_experiments,)."""
         return self._log_joint(X)[1]
-
-    def score(self, X, y=None) -> float:
-        """Average log-likelihood per experiment in ``X``."""
-        return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities of every experiment in ``X``, shape (n_experiments, n_components)."""
